@@ -1,0 +1,821 @@
+/* engine.c -- the metric engine: dispatch, series, pairs, boundaries, alerts.
+ *
+ * Design
+ *   - Dispatch: at creation every event type named by a metric is put in a
+ *     small hash table type -> list of (metric, role). Per event, only the
+ *     metrics of its type are touched.
+ *   - Series: per metric, an open-addressing table (linear probing,
+ *     backward-shift delete, no tombstones) of series keyed by a hash of the
+ *     label values, plus an intrusive list in creation order so that output
+ *     and evaluation order are deterministic. A series is one allocation
+ *     holding its label strings, plus its window (window.c).
+ *   - Ratios have series of their own (for alert state and last event time);
+ *     their value is read from the part series with the same labels. A part
+ *     series that does not exist counts as an empty window (count/sum/distinct
+ *     0, others undefined).
+ *   - Pairs: pending starts in an open-addressing table keyed by a 64-bit hash
+ *     of the key's text (collisions between distinct keys are possible but at
+ *     2^-64 per pair negligible); the start's label values are kept so that
+ *     `by` can fall back to them. Starts too old to pair with any end that is
+ *     not late are swept once per window length.
+ *   - Stream time T only moves forward. Crossing resolution boundaries runs
+ *     the boundary evaluations in time order (ties: metric order) before the
+ *     event that moved T is applied.
+ * Limits
+ *   - max_series per metric and max_pending per pair metric bound memory;
+ *     what does not fit is counted (overflow, pair_expired), never silently.
+ *   - Series with an `absent` rule that matches them are kept until the rule
+ *     fires (otherwise forgetting would make `absent` impossible), so their
+ *     number is bounded by max_series only.
+ *   - A jump of T over a very long time with live series costs one evaluation
+ *     per series per boundary crossed, by definition of the semantics.
+ */
+#include "engine.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "timeutil.h"
+#include "window.h"
+
+#define DEFAULT_MAX_SERIES 100000u
+#define DEFAULT_MAX_PENDING 1000000u
+
+typedef struct series {
+    uint64_t hash;
+    struct series *prev, *next; /* creation order */
+    pw_window *win;             /* NULL for ratio series */
+    int64_t last_ts;            /* INT64_MIN if none */
+    pw_alert *alerts;           /* def->nrules states; NULL while all inactive */
+    uint32_t nactive;           /* states not inactive */
+    int nlabels;
+    char *labels[];             /* nlabels pointers into this allocation */
+} series;
+
+typedef struct pending {
+    uint64_t key;               /* hash of the pair key text */
+    int64_t ts;                 /* start time; INT64_MIN marks an empty slot */
+    char *labels;               /* nby NUL-terminated strings back to back, or NULL */
+} pending;
+
+typedef struct mstate {
+    const pw_metric_def *def;
+    series **tab;               /* open addressing, cap power of two */
+    uint32_t cap, n;
+    series *head, *tail;
+    int64_t next_b;             /* next boundary instant to process */
+    int64_t boundaries;         /* boundaries processed (for periodic sweeps) */
+    pw_window_spec wspec;
+    int has_absent;             /* some rule on it is `absent` */
+    int *ratios;                /* ratio metrics using this one as a part */
+    int nratios;
+    pending *pend;              /* pair metrics only */
+    uint32_t pcap, pn;
+    pw_metric_stats st;
+} mstate;
+
+typedef struct route { int metric; int role; } route; /* role: 0 plain, 1 pair start, 2 pair end */
+
+typedef struct tslot {
+    const char *type;
+    route *routes;
+    int nroutes;
+} tslot;
+
+struct pw_engine {
+    const pw_ruleset *rs;
+    pw_engine_opts o;
+    pw_notify_fn fn;
+    void *ud;
+    mstate *m;
+    tslot *types;               /* open addressing by type string */
+    uint32_t tcap;
+    int64_t T;
+    uint64_t seq;
+    pw_engine_stats st;
+    /* per-event scratch, sized at creation */
+    struct changed { series *s; int mi; } *changed;
+    int nchanged, maxchanged;
+    const char **lab;           /* label texts of the event being applied */
+    uint32_t *lablen;
+    int maxby;
+};
+
+/* ---------- hashing ---------- */
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) { h ^= s[i]; h *= 1099511628211ULL; }
+    return h;
+}
+
+static uint64_t hash_labels(const char *const *v, const uint32_t *len, int n) {
+    uint64_t h = 14695981039346656037ULL;
+    for (int i = 0; i < n; i++) {
+        uint32_t l = len[i];
+        h = hash_bytes(h, &l, sizeof l);
+        h = hash_bytes(h, v[i], l);
+    }
+    /* final avalanche (splitmix64) so the low bits used for slots are mixed */
+    h ^= h >> 30; h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27; h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h;
+}
+
+static uint64_t hash_str(const char *s, size_t n) {
+    uint64_t h = hash_bytes(14695981039346656037ULL, s, n);
+    h ^= h >> 33; h *= 0xff51afd7ed558ccdULL; h ^= h >> 33;
+    return h;
+}
+
+/* ---------- type dispatch ---------- */
+
+static tslot *type_find(const pw_engine *e, const char *t, size_t n) {
+    uint32_t mask = e->tcap - 1;
+    uint32_t i = (uint32_t)hash_str(t, n) & mask;
+    while (e->types[i].type) {
+        if (strlen(e->types[i].type) == n && memcmp(e->types[i].type, t, n) == 0) return &e->types[i];
+        i = (i + 1) & mask;
+    }
+    return &e->types[i];
+}
+
+static int type_add(pw_engine *e, const char *t, int metric, int role) {
+    tslot *s = type_find(e, t, strlen(t));
+    if (!s->type) s->type = t;
+    for (int i = 0; i < s->nroutes; i++) /* `events: [a, a]` must not count twice */
+        if (s->routes[i].metric == metric && s->routes[i].role == role) return 0;
+    route *r = realloc(s->routes, (size_t)(s->nroutes + 1) * sizeof *r);
+    if (!r) return -1;
+    s->routes = r;
+    s->routes[s->nroutes].metric = metric;
+    s->routes[s->nroutes].role = role;
+    s->nroutes++;
+    return 0;
+}
+
+/* ---------- series table ---------- */
+
+static series *series_find(const mstate *m, uint64_t h, const char *const *v, const uint32_t *len) {
+    if (!m->cap) return NULL;
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
+        series *s = m->tab[i];
+        if (!s) return NULL;
+        if (s->hash != h) continue;
+        int eq = 1;
+        for (int j = 0; j < s->nlabels && eq; j++)
+            eq = strlen(s->labels[j]) == len[j] && memcmp(s->labels[j], v[j], len[j]) == 0;
+        if (eq) return s;
+    }
+}
+
+static int table_grow(mstate *m) {
+    uint32_t ncap = m->cap ? m->cap * 2 : 16;
+    series **nt = calloc(ncap, sizeof *nt);
+    if (!nt) return -1;
+    for (uint32_t i = 0; i < m->cap; i++) {
+        series *s = m->tab[i];
+        if (!s) continue;
+        uint32_t j = (uint32_t)s->hash & (ncap - 1);
+        while (nt[j]) j = (j + 1) & (ncap - 1);
+        nt[j] = s;
+    }
+    free(m->tab);
+    m->tab = nt;
+    m->cap = ncap;
+    return 0;
+}
+
+static void table_remove(mstate *m, series *s) {
+    uint32_t mask = m->cap - 1;
+    uint32_t i = (uint32_t)s->hash & mask;
+    while (m->tab[i] != s) i = (i + 1) & mask;
+    /* backward-shift deletion keeps probe chains intact without tombstones */
+    uint32_t j = i;
+    for (;;) {
+        m->tab[i] = NULL;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (!m->tab[j]) return;
+            uint32_t k = (uint32_t)m->tab[j]->hash & mask;
+            /* move tab[j] to i unless its home k lies cyclically in (i, j] */
+            if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
+            break;
+        }
+        m->tab[i] = m->tab[j];
+        i = j;
+    }
+}
+
+static series *series_create(pw_engine *e, mstate *m, uint64_t h, const char *const *v, const uint32_t *len) {
+    const pw_metric_def *d = m->def;
+    if (m->n >= e->o.max_series) { m->st.overflow++; return NULL; }
+    if ((m->n + 1) * 10 > m->cap * 7 && table_grow(m) < 0) { m->st.overflow++; return NULL; }
+    size_t bytes = sizeof(series) + (size_t)d->nby * sizeof(char *);
+    for (int i = 0; i < d->nby; i++) bytes += len[i] + 1;
+    series *s = calloc(1, bytes);
+    if (!s) { m->st.overflow++; return NULL; }
+    s->hash = h;
+    s->last_ts = INT64_MIN;
+    s->nlabels = d->nby;
+    char *p = (char *)(s->labels + d->nby);
+    for (int i = 0; i < d->nby; i++) {
+        memcpy(p, v[i], len[i]);
+        p[len[i]] = 0;
+        s->labels[i] = p;
+        p += len[i] + 1;
+    }
+    if (d->kind != PW_METRIC_RATIO) {
+        int64_t head = e->T == INT64_MIN ? 0 : pw_floordiv(e->T, d->res_ms);
+        s->win = pw_window_new(&m->wspec, head);
+        if (!s->win) { free(s); m->st.overflow++; return NULL; }
+    }
+    uint32_t mask = m->cap - 1;
+    uint32_t i = (uint32_t)h & mask;
+    while (m->tab[i]) i = (i + 1) & mask;
+    m->tab[i] = s;
+    m->n++;
+    s->prev = m->tail;
+    if (m->tail) m->tail->next = s; else m->head = s;
+    m->tail = s;
+    m->st.series = m->n;
+    return s;
+}
+
+static void series_free(pw_engine *e, mstate *m, series *s) {
+    (void)e;
+    table_remove(m, s);
+    if (s->prev) s->prev->next = s->next; else m->head = s->next;
+    if (s->next) s->next->prev = s->prev; else m->tail = s->prev;
+    m->n--;
+    m->st.series = m->n;
+    m->st.series_forgotten++;
+    pw_window_destroy(s->win);
+    free(s->alerts);
+    free(s);
+}
+
+/* ---------- values ---------- */
+
+static int agg_zero_when_empty(pw_agg a) {
+    return a == PW_AGG_COUNT || a == PW_AGG_SUM || a == PW_AGG_DISTINCT;
+}
+
+/* Value of a plain/pair series (may be NULL = unknown/empty) at head h. */
+static void part_value(const mstate *pm, series *s, int64_t h, int *def, double *v, uint64_t *cnt) {
+    if (!s) {
+        *def = agg_zero_when_empty(pm->def->agg);
+        *v = 0;
+        *cnt = 0;
+        return;
+    }
+    pw_window_advance(s->win, h);
+    *def = pw_window_value(s->win, v);
+    *cnt = pw_window_count(s->win);
+}
+
+static void series_input(pw_engine *e, mstate *m, series *s, int64_t t, pw_alert_input *in) {
+    const pw_metric_def *d = m->def;
+    int64_t h = pw_floordiv(t, d->res_ms);
+    in->has_last = s->last_ts != INT64_MIN;
+    in->last_ts = s->last_ts;
+    if (d->kind != PW_METRIC_RATIO) {
+        pw_window_advance(s->win, h);
+        in->defined = pw_window_value(s->win, &in->value);
+        in->count = pw_window_count(s->win);
+        return;
+    }
+    mstate *nm = &e->m[d->num_idx], *dm = &e->m[d->den_idx];
+    uint32_t len[16];
+    for (int i = 0; i < s->nlabels; i++) len[i] = (uint32_t)strlen(s->labels[i]);
+    const char *const *lv = (const char *const *)s->labels;
+    series *ns = series_find(nm, s->hash, lv, len);
+    series *ds = series_find(dm, s->hash, lv, len);
+    int ndef, ddef;
+    double nv, dv;
+    uint64_t nc, dc;
+    part_value(nm, ns, h, &ndef, &nv, &nc);
+    part_value(dm, ds, h, &ddef, &dv, &dc);
+    in->count = dc;
+    in->defined = ndef && ddef && dv != 0;
+    in->value = in->defined ? nv / dv : NAN;
+}
+
+/* ---------- alerts ---------- */
+
+static int rule_matches(const pw_rule_def *r, const series *s) {
+    for (int i = 0; i < r->nmatch; i++)
+        if (strcmp(s->labels[r->match_by[i]], r->match[i].val) != 0) return 0;
+    return 1;
+}
+
+static void notify(pw_engine *e, const pw_rule_def *r, const pw_metric_def *d, const series *s,
+                   const pw_alert *a, const pw_alert_input *in, int64_t t, int firing, int repeat) {
+    pw_notification n;
+    n.rule = r;
+    n.metric = d;
+    n.firing = firing;
+    n.repeat = repeat;
+    n.label_vals = (const char *const *)s->labels;
+    n.at = t;
+    n.active_since = a->since;
+    n.fingerprint = pw_alert_fingerprint(r, d, n.label_vals);
+    switch (r->cond) {
+    case PW_COND_ABSENT:
+        n.value = in->has_last ? (double)(t - in->last_ts) / 1000.0 : NAN;
+        n.threshold = (double)r->absent_ms / 1000.0;
+        break;
+    case PW_COND_OUTSIDE:
+        n.value = in->defined ? in->value : NAN;
+        n.threshold = in->defined && in->value > r->hi ? r->hi : r->lo;
+        break;
+    default:
+        n.value = in->defined ? in->value : NAN;
+        n.threshold = r->threshold;
+    }
+    e->st.notifications++;
+    if (e->fn) e->fn(&n, e->ud);
+}
+
+static void evaluate_series(pw_engine *e, mstate *m, series *s, int64_t t) {
+    const pw_metric_def *d = m->def;
+    if (!d->nrules) return;
+    pw_alert_input in;
+    series_input(e, m, s, t, &in);
+    for (int i = 0; i < d->nrules; i++) {
+        const pw_rule_def *r = &e->rs->rules[d->rules[i]];
+        if (!rule_matches(r, s)) continue;
+        e->st.evaluations++;
+        pw_alert zero = {0};
+        pw_alert *a = s->alerts ? &s->alerts[i] : &zero;
+        uint8_t before = a->state;
+        pw_alert_action act = pw_alert_step(a, r, &in, t);
+        if (act == PW_ALERT_FIRE) notify(e, r, d, s, a, &in, t, 1, 0);
+        else if (act == PW_ALERT_REPEAT) notify(e, r, d, s, a, &in, t, 1, 1);
+        else if (act == PW_ALERT_RESOLVE) {
+            notify(e, r, d, s, a, &in, t, 0, 0);
+            memset(a, 0, sizeof *a);
+        }
+        uint8_t after = a->state;
+        if (before == after) continue;
+        if (a == &zero) { /* first non-inactive state: give the series its state array */
+            s->alerts = calloc((size_t)d->nrules, sizeof *s->alerts);
+            if (!s->alerts) continue; /* out of memory: the alert is lost, state stays inactive */
+            s->alerts[i] = zero;
+        }
+        if (before == PW_ALERT_INACTIVE) s->nactive++;
+        if (after == PW_ALERT_INACTIVE) s->nactive--;
+        if (before == PW_ALERT_FIRING) e->st.firing--;
+        if (before == PW_ALERT_PENDING) e->st.pending--;
+        if (after == PW_ALERT_FIRING) e->st.firing++;
+        if (after == PW_ALERT_PENDING) e->st.pending++;
+        if (s->nactive == 0) { free(s->alerts); s->alerts = NULL; }
+    }
+}
+
+/* An absent rule that matches s and has not fired yet could still fire. */
+static int absent_could_fire(const pw_engine *e, const mstate *m, const series *s) {
+    if (!m->has_absent || s->last_ts == INT64_MIN) return 0;
+    for (int i = 0; i < m->def->nrules; i++) {
+        const pw_rule_def *r = &e->rs->rules[m->def->rules[i]];
+        if (r->cond == PW_COND_ABSENT && rule_matches(r, s)) return 1;
+    }
+    return 0;
+}
+
+static int series_idle(pw_engine *e, mstate *m, series *s, int64_t h) {
+    if (s->nactive) return 0;
+    if (m->def->kind == PW_METRIC_RATIO) {
+        const pw_metric_def *d = m->def;
+        uint32_t len[16];
+        for (int i = 0; i < s->nlabels; i++) len[i] = (uint32_t)strlen(s->labels[i]);
+        const char *const *lv = (const char *const *)s->labels;
+        if (series_find(&e->m[d->num_idx], s->hash, lv, len)) return 0;
+        if (series_find(&e->m[d->den_idx], s->hash, lv, len)) return 0;
+    } else {
+        pw_window_advance(s->win, h);
+        if (!pw_window_empty(s->win)) return 0;
+    }
+    return !absent_could_fire(e, m, s);
+}
+
+/* ---------- pairs ---------- */
+
+static void pend_free_all(mstate *m) {
+    for (uint32_t i = 0; i < m->pcap; i++) free(m->pend[i].labels);
+    free(m->pend);
+    m->pend = NULL;
+    m->pcap = m->pn = 0;
+}
+
+static pending *pend_find(mstate *m, uint64_t key) {
+    if (!m->pcap) return NULL;
+    uint32_t mask = m->pcap - 1;
+    for (uint32_t i = (uint32_t)key & mask;; i = (i + 1) & mask) {
+        pending *p = &m->pend[i];
+        if (p->ts == INT64_MIN) return NULL;
+        if (p->key == key) return p;
+    }
+}
+
+static void pend_remove(mstate *m, pending *p) {
+    uint32_t mask = m->pcap - 1;
+    uint32_t i = (uint32_t)(p - m->pend), j = i;
+    free(p->labels);
+    for (;;) {
+        m->pend[i].ts = INT64_MIN;
+        m->pend[i].labels = NULL;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (m->pend[j].ts == INT64_MIN) goto done;
+            uint32_t k = (uint32_t)m->pend[j].key & mask;
+            if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
+            break;
+        }
+        m->pend[i] = m->pend[j];
+        i = j;
+    }
+done:
+    m->pn--;
+    m->st.pending = m->pn;
+}
+
+static int pend_grow(mstate *m) {
+    uint32_t ncap = m->pcap ? m->pcap * 2 : 64;
+    pending *np = malloc((size_t)ncap * sizeof *np);
+    if (!np) return -1;
+    for (uint32_t i = 0; i < ncap; i++) { np[i].ts = INT64_MIN; np[i].labels = NULL; }
+    for (uint32_t i = 0; i < m->pcap; i++) {
+        if (m->pend[i].ts == INT64_MIN) continue;
+        uint32_t j = (uint32_t)m->pend[i].key & (ncap - 1);
+        while (np[j].ts != INT64_MIN) j = (j + 1) & (ncap - 1);
+        np[j] = m->pend[i];
+    }
+    free(m->pend);
+    m->pend = np;
+    m->pcap = ncap;
+    return 0;
+}
+
+/* Forget starts that no end which is not late could pair with. */
+static void pend_sweep(pw_engine *e, mstate *m) {
+    const pw_metric_def *d = m->def;
+    if (!m->pn || e->T == INT64_MIN) return;
+    int64_t oldest_end = (pw_floordiv(e->T, d->res_ms) - d->nbuckets + 1) * d->res_ms;
+    int64_t limit = oldest_end - d->pair_timeout_ms;
+    for (uint32_t i = 0; i < m->pcap;) {
+        pending *p = &m->pend[i];
+        if (p->ts != INT64_MIN && p->ts < limit) {
+            pend_remove(m, p); /* shifts a later entry into i: look at i again */
+            m->st.pair_expired++;
+        } else {
+            i++;
+        }
+    }
+}
+
+/* ---------- applying events ---------- */
+
+static void mark_changed(pw_engine *e, series *s, int mi) {
+    for (int i = 0; i < e->nchanged; i++)
+        if (e->changed[i].s == s) return;
+    if (e->nchanged < e->maxchanged) {
+        e->changed[e->nchanged].s = s;
+        e->changed[e->nchanged].mi = mi;
+        e->nchanged++;
+    }
+}
+
+static int passes_where(mstate *m, const pw_event *ev) {
+    if (!m->def->where) return 1;
+    int r = pw_expr_test(m->def->where, ev->fields);
+    if (r == 1) return 1;
+    if (r == 0) m->st.filtered++;
+    else m->st.unevaluable++;
+    return 0;
+}
+
+/* Record x (or the distinct key) in the series with labels e->lab for event time ts. */
+static void record(pw_engine *e, int mi, int64_t ts, double x, int is_key, uint64_t key) {
+    mstate *m = &e->m[mi];
+    const pw_metric_def *d = m->def;
+    int64_t head = pw_floordiv(e->T, d->res_ms);
+    int64_t k = pw_floordiv(ts, d->res_ms);
+    if (k <= head - d->nbuckets) { m->st.late++; return; }
+    uint64_t h = hash_labels(e->lab, e->lablen, d->nby);
+    series *s = series_find(m, h, e->lab, e->lablen);
+    if (!s && !(s = series_create(e, m, h, e->lab, e->lablen))) return;
+    pw_window_advance(s->win, head);
+    e->seq++;
+    if (is_key) pw_window_add_key(s->win, k, key);
+    else pw_window_add(s->win, k, x, ts, e->seq);
+    if (ts > s->last_ts) s->last_ts = ts;
+    m->st.events++;
+    mark_changed(e, s, mi);
+    /* ratio series built on this one exist from now on and carry its last event time */
+    for (int i = 0; i < m->nratios; i++) {
+        mstate *rm = &e->m[m->ratios[i]];
+        series *rs = series_find(rm, h, e->lab, e->lablen);
+        if (!rs) rs = series_create(e, rm, h, e->lab, e->lablen);
+        if (!rs) continue;
+        if (ts > rs->last_ts) rs->last_ts = ts;
+        mark_changed(e, rs, m->ratios[i]);
+    }
+}
+
+static void labels_from_event(pw_engine *e, const pw_metric_def *d, const pw_event *ev) {
+    for (int i = 0; i < d->nby; i++) pw_value_label(&ev->fields[d->by_slots[i]], &e->lab[i], &e->lablen[i]);
+}
+
+static void apply_plain(pw_engine *e, int mi, const pw_event *ev) {
+    mstate *m = &e->m[mi];
+    const pw_metric_def *d = m->def;
+    if (!passes_where(m, ev)) return;
+    double x = 0;
+    uint64_t key = 0;
+    int is_key = d->agg == PW_AGG_DISTINCT;
+    if (d->agg != PW_AGG_COUNT) {
+        if (is_key) {
+            pw_value v;
+            if (d->value) {
+                if (pw_expr_eval(d->value, ev->fields, &v) < 0) { m->st.unevaluable++; return; }
+            } else {
+                v = ev->fields[d->field_slot];
+            }
+            if (v.type == PW_V_NULL) { m->st.unevaluable++; return; } /* events without it do not count */
+            const char *s;
+            uint32_t l;
+            pw_value_label(&v, &s, &l);
+            key = hash_str(s, l);
+        } else if (d->value) {
+            if (pw_expr_number(d->value, ev->fields, &x) < 0) { m->st.unevaluable++; return; }
+        } else if (!pw_value_number(&ev->fields[d->field_slot], &x) || ev->fields[d->field_slot].type == PW_V_BOOL) {
+            m->st.unevaluable++;
+            return;
+        }
+    }
+    labels_from_event(e, d, ev);
+    record(e, mi, ev->ts, x, is_key, key);
+}
+
+static void apply_pair_start(pw_engine *e, int mi, const pw_event *ev) {
+    mstate *m = &e->m[mi];
+    const pw_metric_def *d = m->def;
+    if (!passes_where(m, ev)) return;
+    const pw_value *kv = &ev->fields[d->pair_key_slot];
+    if (kv->type == PW_V_NULL) { m->st.unevaluable++; return; }
+    const char *ks;
+    uint32_t kl;
+    pw_value_label(kv, &ks, &kl);
+    uint64_t key = hash_str(ks, kl);
+    if (pend_find(m, key)) return; /* the first start of a key is the one that pairs */
+    if (m->pn >= e->o.max_pending) { m->st.pair_expired++; return; }
+    if ((m->pn + 1) * 10 > m->pcap * 7 && pend_grow(m) < 0) { m->st.pair_expired++; return; }
+    char *labels = NULL;
+    if (d->nby) {
+        size_t bytes = 0;
+        labels_from_event(e, d, ev);
+        for (int i = 0; i < d->nby; i++) bytes += e->lablen[i] + 1;
+        labels = malloc(bytes);
+        if (!labels) { m->st.pair_expired++; return; }
+        char *p = labels;
+        for (int i = 0; i < d->nby; i++) {
+            memcpy(p, e->lab[i], e->lablen[i]);
+            p[e->lablen[i]] = 0;
+            p += e->lablen[i] + 1;
+        }
+    }
+    uint32_t mask = m->pcap - 1;
+    uint32_t i = (uint32_t)key & mask;
+    while (m->pend[i].ts != INT64_MIN) i = (i + 1) & mask;
+    m->pend[i].key = key;
+    m->pend[i].ts = ev->ts;
+    m->pend[i].labels = labels;
+    m->pn++;
+    m->st.pending = m->pn;
+    m->st.pair_starts++;
+}
+
+static void apply_pair_end(pw_engine *e, int mi, const pw_event *ev) {
+    mstate *m = &e->m[mi];
+    const pw_metric_def *d = m->def;
+    if (!passes_where(m, ev)) return;
+    const pw_value *kv = &ev->fields[d->pair_key_slot];
+    if (kv->type == PW_V_NULL) { m->st.unevaluable++; return; }
+    const char *ks;
+    uint32_t kl;
+    pw_value_label(kv, &ks, &kl);
+    pending *p = pend_find(m, hash_str(ks, kl));
+    if (!p || p->ts > ev->ts || ev->ts - p->ts > d->pair_timeout_ms) { m->st.pair_unmatched++; return; }
+    double dur = (double)(ev->ts - p->ts) / (double)d->unit_ms;
+    const char *sp = p->labels;
+    for (int i = 0; i < d->nby; i++) {
+        const pw_value *v = &ev->fields[d->by_slots[i]];
+        if (v->type != PW_V_NULL) {
+            pw_value_label(v, &e->lab[i], &e->lablen[i]);
+        } else {
+            e->lab[i] = sp;
+            e->lablen[i] = (uint32_t)strlen(sp);
+        }
+        sp += strlen(sp) + 1;
+    }
+    /* labels may point into p->labels: record before removing the start */
+    record(e, mi, ev->ts, dur, 0, 0);
+    pend_remove(m, p);
+}
+
+/* ---------- time ---------- */
+
+static void boundary(pw_engine *e, int mi, int64_t b) {
+    mstate *m = &e->m[mi];
+    const pw_metric_def *d = m->def;
+    int64_t h = pw_floordiv(b, d->res_ms);
+    m->boundaries++;
+    int sweep = d->nrules > 0 || m->boundaries % d->nbuckets == 0;
+    if (d->kind == PW_METRIC_PAIR && m->boundaries % d->nbuckets == 0) pend_sweep(e, m);
+    if (!sweep) return;
+    for (series *s = m->head, *next; s; s = next) {
+        next = s->next;
+        evaluate_series(e, m, s, b);
+        if (series_idle(e, m, s, h)) series_free(e, m, s);
+    }
+}
+
+static void advance_to(pw_engine *e, int64_t t) {
+    if (e->T == INT64_MIN) {
+        e->T = t;
+        for (int i = 0; i < e->rs->nmetrics; i++)
+            e->m[i].next_b = (pw_floordiv(t, e->m[i].def->res_ms) + 1) * e->m[i].def->res_ms;
+        return;
+    }
+    if (t <= e->T) return;
+    for (;;) {
+        int best = -1;
+        for (int i = 0; i < e->rs->nmetrics; i++) {
+            mstate *m = &e->m[i];
+            if (m->next_b > t) continue;
+            if (!m->head && !m->pn) { /* nothing lives here: skip the empty boundaries at once */
+                int64_t R = m->def->res_ms;
+                int64_t skipped = (pw_floordiv(t, R) + 1) * R - m->next_b;
+                m->boundaries += skipped / R;
+                m->next_b += skipped;
+                continue;
+            }
+            if (best < 0 || m->next_b < e->m[best].next_b) best = i;
+        }
+        if (best < 0) break;
+        mstate *m = &e->m[best];
+        int64_t b = m->next_b;
+        m->next_b += m->def->res_ms;
+        e->T = b > e->T ? b : e->T;
+        boundary(e, best, b);
+    }
+    e->T = t;
+}
+
+/* ---------- public ---------- */
+
+pw_engine *pw_engine_new(const pw_ruleset *rs, const pw_engine_opts *opts, pw_notify_fn fn, void *ud) {
+    pw_engine *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->rs = rs;
+    if (opts) e->o = *opts;
+    if (!e->o.max_series) e->o.max_series = DEFAULT_MAX_SERIES;
+    if (!e->o.max_pending) e->o.max_pending = DEFAULT_MAX_PENDING;
+    e->fn = fn;
+    e->ud = ud;
+    e->T = INT64_MIN;
+    e->m = calloc((size_t)rs->nmetrics + 1, sizeof *e->m);
+    int ntypes = 0;
+    for (int i = 0; i < rs->nmetrics; i++) ntypes += rs->metrics[i].nevents + 2;
+    e->tcap = 16;
+    while (e->tcap < (uint32_t)ntypes * 2) e->tcap *= 2;
+    e->types = calloc(e->tcap, sizeof *e->types);
+    e->maxchanged = 2 * rs->nmetrics + 4;
+    e->changed = calloc((size_t)e->maxchanged, sizeof *e->changed);
+    if (!e->m || !e->types || !e->changed) goto fail;
+    for (int i = 0; i < rs->nmetrics; i++) {
+        const pw_metric_def *d = &rs->metrics[i];
+        mstate *m = &e->m[i];
+        m->def = d;
+        m->wspec.agg = d->agg;
+        m->wspec.nbuckets = d->nbuckets;
+        m->wspec.q = d->q;
+        m->wspec.distinct_max = e->o.distinct_max;
+        if (d->nby > e->maxby) e->maxby = d->nby;
+        for (int j = 0; j < d->nrules; j++)
+            if (rs->rules[d->rules[j]].cond == PW_COND_ABSENT) m->has_absent = 1;
+        if (d->kind == PW_METRIC_PLAIN) {
+            for (int j = 0; j < d->nevents; j++)
+                if (type_add(e, d->events[j], i, 0) < 0) goto fail;
+        } else if (d->kind == PW_METRIC_PAIR) {
+            if (type_add(e, d->pair_start, i, 1) < 0 || type_add(e, d->pair_end, i, 2) < 0) goto fail;
+        } else {
+            int parts[2] = {d->num_idx, d->den_idx};
+            for (int j = 0; j < 2; j++) {
+                if (j == 1 && parts[1] == parts[0]) break;
+                mstate *pm = &e->m[parts[j]];
+                int *r = realloc(pm->ratios, (size_t)(pm->nratios + 1) * sizeof *r);
+                if (!r) goto fail;
+                pm->ratios = r;
+                pm->ratios[pm->nratios++] = i;
+            }
+        }
+    }
+    e->lab = calloc((size_t)e->maxby + 1, sizeof *e->lab);
+    e->lablen = calloc((size_t)e->maxby + 1, sizeof *e->lablen);
+    if (!e->lab || !e->lablen) goto fail;
+    return e;
+fail:
+    pw_engine_destroy(e);
+    return NULL;
+}
+
+void pw_engine_destroy(pw_engine *e) {
+    if (!e) return;
+    if (e->m) {
+        for (int i = 0; i < e->rs->nmetrics; i++) {
+            mstate *m = &e->m[i];
+            for (series *s = m->head, *next; s; s = next) {
+                next = s->next;
+                pw_window_destroy(s->win);
+                free(s->alerts);
+                free(s);
+            }
+            free(m->tab);
+            free(m->ratios);
+            pend_free_all(m);
+        }
+        free(e->m);
+    }
+    if (e->types)
+        for (uint32_t i = 0; i < e->tcap; i++) free(e->types[i].routes);
+    free(e->types);
+    free(e->changed);
+    free(e->lab);
+    free(e->lablen);
+    free(e);
+}
+
+void pw_engine_event(pw_engine *e, const pw_event *ev) {
+    e->st.events++;
+    advance_to(e, ev->ts);
+    tslot *ts = type_find(e, ev->type, ev->type_len);
+    if (!ts->type) { e->st.unmatched++; return; }
+    e->nchanged = 0;
+    for (int i = 0; i < ts->nroutes; i++) {
+        int mi = ts->routes[i].metric;
+        switch (ts->routes[i].role) {
+        case 0: apply_plain(e, mi, ev); break;
+        case 1: apply_pair_start(e, mi, ev); break;
+        default: apply_pair_end(e, mi, ev); break;
+        }
+    }
+    /* changed[] holds part series first, then the ratio series built on them */
+    for (int i = 0; i < e->nchanged; i++)
+        evaluate_series(e, &e->m[e->changed[i].mi], e->changed[i].s, e->T);
+}
+
+void pw_engine_advance(pw_engine *e, int64_t t) {
+    if (e->T == INT64_MIN) return; /* no event yet: nothing to evaluate, no time origin */
+    advance_to(e, t);
+}
+
+void pw_engine_evaluate_all(pw_engine *e) {
+    if (e->T == INT64_MIN) return;
+    for (int i = 0; i < e->rs->nmetrics; i++) {
+        mstate *m = &e->m[i];
+        if (!m->def->nrules) continue;
+        for (series *s = m->head; s; s = s->next) evaluate_series(e, m, s, e->T);
+    }
+}
+
+int64_t pw_engine_time(const pw_engine *e) { return e->T; }
+
+const pw_engine_stats *pw_engine_get_stats(const pw_engine *e) { return &e->st; }
+
+const pw_metric_stats *pw_engine_metric_stats(const pw_engine *e, int metric_idx) {
+    return &e->m[metric_idx].st;
+}
+
+void pw_engine_foreach_series(pw_engine *e, pw_series_fn fn, void *ud) {
+    for (int i = 0; i < e->rs->nmetrics; i++) {
+        mstate *m = &e->m[i];
+        for (series *s = m->head; s; s = s->next) {
+            pw_alert_input in;
+            series_input(e, m, s, e->T == INT64_MIN ? 0 : e->T, &in);
+            pw_series_view v;
+            v.metric_idx = i;
+            v.label_vals = (const char *const *)s->labels;
+            v.defined = in.defined;
+            v.value = in.value;
+            v.count = in.count;
+            v.last_ts = s->last_ts;
+            v.alerts = s->alerts;
+            fn(&v, ud);
+        }
+    }
+}

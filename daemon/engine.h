@@ -1,0 +1,98 @@
+/* engine.h -- events -> metrics -> series -> alerts. Pure: no I/O, no clock.
+ *
+ * The engine owns every series of every metric of one rule set, the pending
+ * starts of pair metrics and every alert state. It is driven by two calls:
+ * pw_engine_event() for each decoded event (in arrival order) and
+ * pw_engine_advance() to move stream time without an event (the end of a
+ * replay, or the wall clock in the daemon). Notifications are delivered
+ * synchronously through the callback given at creation.
+ *
+ * Semantics (README "How pipewatch computes"): stream time T is the largest
+ * event time seen; bucket k of a metric covers [k*R, (k+1)*R); the window at t
+ * is the N buckets ending with the one containing t; events whose bucket has
+ * left the window at T are late (dropped, counted). Rules are evaluated after
+ * each event for the series it changed (at T) and at every resolution boundary
+ * that T crosses, for every series of that metric, before the event is applied.
+ *
+ * Memory is bounded by live series (max_series per metric) and pending pair
+ * starts (max_pending per pair metric); a series is forgotten when its window
+ * is empty and no rule is pending, firing, or could still fire `absent` on it.
+ *
+ * Threading: one engine belongs to one thread; nothing here locks.
+ */
+#ifndef PW_ENGINE_H
+#define PW_ENGINE_H
+
+#include <stdint.h>
+
+#include "alert.h"
+#include "event.h"
+#include "ruleset.h"
+
+typedef void (*pw_notify_fn)(const pw_notification *n, void *ud);
+
+typedef struct pw_engine_opts {
+    uint32_t max_series;     /* per metric; 0 = 100000 */
+    uint32_t max_pending;    /* pending starts per pair metric; 0 = 1000000 */
+    uint32_t distinct_max;   /* distinct values per series; 0 = 100000 */
+} pw_engine_opts;
+
+/* Counters per metric; all monotonic except `series` and `pending`. */
+typedef struct pw_metric_stats {
+    uint64_t events;         /* events applied to a series (for pairs: durations recorded) */
+    uint64_t filtered;       /* `where` was false */
+    uint64_t unevaluable;    /* where/value could not be evaluated, or the field is not a number */
+    uint64_t late;           /* bucket already left the window */
+    uint64_t overflow;       /* dropped because max_series was reached */
+    uint64_t pair_starts;    /* pair: starts remembered */
+    uint64_t pair_unmatched; /* pair: end without a usable start (none, too old, or after the end) */
+    uint64_t pair_expired;   /* pair: starts forgotten unmatched (too old to pair, or max_pending) */
+    uint64_t series;         /* live series now */
+    uint64_t pending;        /* pair: pending starts now */
+    uint64_t series_forgotten;
+} pw_metric_stats;
+
+typedef struct pw_engine_stats {
+    uint64_t events;         /* events given to pw_engine_event */
+    uint64_t unmatched;      /* events whose type no metric consumes */
+    uint64_t evaluations;    /* (rule, series) evaluations */
+    uint64_t notifications;
+    uint64_t firing;         /* alerts firing now */
+    uint64_t pending;        /* alerts pending now */
+} pw_engine_stats;
+
+typedef struct pw_engine pw_engine;
+
+/* rs is borrowed and must outlive the engine. NULL on allocation failure. */
+pw_engine *pw_engine_new(const pw_ruleset *rs, const pw_engine_opts *opts, pw_notify_fn fn, void *ud);
+void pw_engine_destroy(pw_engine *e); /* accepts NULL */
+
+/* Apply one event (borrowed for the call). Evaluates as described above. */
+void pw_engine_event(pw_engine *e, const pw_event *ev);
+/* Move stream time to t (no-op if t <= T): boundary evaluations on the way. */
+void pw_engine_advance(pw_engine *e, int64_t t);
+/* Evaluate every rule on every series at the current stream time (the daemon
+ * does this every second with the wall clock). */
+void pw_engine_evaluate_all(pw_engine *e);
+
+/* Stream time T, or INT64_MIN before the first event. */
+int64_t pw_engine_time(const pw_engine *e);
+const pw_engine_stats *pw_engine_get_stats(const pw_engine *e);
+const pw_metric_stats *pw_engine_metric_stats(const pw_engine *e, int metric_idx);
+
+/* One live series as seen by pw_engine_foreach_series (borrowed for the call). */
+typedef struct pw_series_view {
+    int metric_idx;
+    const char *const *label_vals; /* metric nby values */
+    int defined;
+    double value;                  /* at stream time T */
+    uint64_t count;                /* events in the window (ratio: denominator's) */
+    int64_t last_ts;               /* INT64_MIN if none */
+    const pw_alert *alerts;        /* metric nrules states, NULL if all inactive */
+} pw_series_view;
+typedef void (*pw_series_fn)(const pw_series_view *s, void *ud);
+
+/* Visit every live series, metrics in rule-set order, series in creation order. */
+void pw_engine_foreach_series(pw_engine *e, pw_series_fn fn, void *ud);
+
+#endif
