@@ -11,5 +11,8 @@ int pw_cmd_check(int argc, char **argv);   /* cmd_check.c: validate rule files *
 int pw_cmd_replay(int argc, char **argv);  /* cmd_replay.c: run the engine over a JSON-lines file */
 int pw_cmd_test(int argc, char **argv);    /* cmd_test.c: rule unit tests */
 int pw_cmd_gen(int argc, char **argv);     /* cmd_gen.c: synthetic CRM events */
+int pw_cmd_run(int argc, char **argv);     /* cmd_run.c: the daemon */
+int pw_cmd_config_reference(int argc, char **argv); /* cmd_run.c: print the config key table */
+int pw_cmd_kafka_mock(int argc, char **argv); /* cmd_kafka_mock.c: a throwaway Kafka broker */
 
 #endif

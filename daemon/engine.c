@@ -571,7 +571,14 @@ static void apply_pair_start(pw_engine *e, int mi, const pw_event *ev) {
     uint32_t kl;
     pw_value_label(kv, &ks, &kl);
     uint64_t key = hash_str(ks, kl);
-    if (pend_find(m, key)) return; /* the first start of a key is the one that pairs */
+    pending *old = pend_find(m, key);
+    if (old) {
+        /* the first start of a key is the one that pairs, unless it is already more than `timeout`
+         * before this start: then no end after this start could pair with it, and this one replaces it */
+        if (ev->ts - old->ts <= d->pair_timeout_ms) return;
+        pend_remove(m, old);
+        m->st.pair_expired++;
+    }
     if (m->pn >= e->o.max_pending) { m->st.pair_expired++; return; }
     if ((m->pn + 1) * 10 > m->pcap * 7 && pend_grow(m) < 0) { m->st.pair_expired++; return; }
     char *labels = NULL;
@@ -791,6 +798,65 @@ void pw_engine_evaluate_all(pw_engine *e) {
         if (!m->def->nrules) continue;
         for (series *s = m->head; s; s = s->next) evaluate_series(e, m, s, e->T);
     }
+}
+
+static void remap_alerts(pw_engine *e, mstate *m, const pw_engine *old, const pw_metric_def *od) {
+    const pw_metric_def *d = m->def;
+    int map[256];
+    for (int k = 0; k < d->nrules && k < 256; k++) {
+        const pw_rule_def *r = &e->rs->rules[d->rules[k]];
+        map[k] = -1;
+        for (int j = 0; j < od->nrules; j++) {
+            const pw_rule_def *orr = &old->rs->rules[od->rules[j]];
+            if (orr->def_hash == r->def_hash && !strcmp(orr->name, r->name)) { map[k] = j; break; }
+        }
+    }
+    for (series *s = m->head; s; s = s->next) {
+        if (!s->alerts) continue;
+        pw_alert *na = d->nrules ? calloc((size_t)d->nrules, sizeof *na) : NULL;
+        uint32_t active = 0;
+        for (int k = 0; na && k < d->nrules && k < 256; k++) {
+            if (map[k] < 0) continue;
+            na[k] = s->alerts[map[k]];
+            if (na[k].state == PW_ALERT_PENDING) e->st.pending++;
+            if (na[k].state == PW_ALERT_FIRING) e->st.firing++;
+            if (na[k].state != PW_ALERT_INACTIVE) active++;
+        }
+        free(s->alerts);
+        s->alerts = active ? na : NULL;
+        if (!active) free(na);
+        s->nactive = active;
+    }
+}
+
+void pw_engine_adopt(pw_engine *e, pw_engine *old, void (*report)(const char *metric, int kept, void *ud),
+                     void *ud) {
+    e->T = old->T;
+    e->seq = old->seq;
+    e->st = old->st;
+    e->st.firing = e->st.pending = 0;
+    for (int i = 0; i < e->rs->nmetrics; i++) {
+        mstate *m = &e->m[i];
+        const pw_metric_def *d = m->def;
+        int kept = 0;
+        for (int j = 0; j < old->rs->nmetrics; j++) {
+            mstate *om = &old->m[j];
+            if (om->def->def_hash != d->def_hash || strcmp(om->def->name, d->name) != 0) continue;
+            m->tab = om->tab; m->cap = om->cap; m->n = om->n;
+            m->head = om->head; m->tail = om->tail;
+            m->next_b = om->next_b; m->boundaries = om->boundaries;
+            m->pend = om->pend; m->pcap = om->pcap; m->pn = om->pn;
+            m->st = om->st;
+            om->tab = NULL; om->cap = om->n = 0; om->head = om->tail = NULL;
+            om->pend = NULL; om->pcap = om->pn = 0;
+            remap_alerts(e, m, old, om->def);
+            kept = 1;
+            break;
+        }
+        if (!kept && e->T != INT64_MIN) m->next_b = (pw_floordiv(e->T, d->res_ms) + 1) * d->res_ms;
+        if (report) report(d->name, kept, ud);
+    }
+    pw_engine_destroy(old);
 }
 
 int64_t pw_engine_time(const pw_engine *e) { return e->T; }

@@ -75,6 +75,14 @@ void pw_engine_advance(pw_engine *e, int64_t t);
  * does this every second with the wall clock). */
 void pw_engine_evaluate_all(pw_engine *e);
 
+/* Reload: move into the fresh engine e (no event applied yet) the state of
+ * every metric of `old` whose name and def_hash are unchanged, with the alert
+ * states of unchanged rules (same name and def_hash); everything else starts
+ * empty. Stream time and counters carry over. `report` (may be NULL) is
+ * called once per metric of e with kept = 1 or 0. old is destroyed. */
+void pw_engine_adopt(pw_engine *e, pw_engine *old, void (*report)(const char *metric, int kept, void *ud),
+                     void *ud);
+
 /* Stream time T, or INT64_MIN before the first event. */
 int64_t pw_engine_time(const pw_engine *e);
 const pw_engine_stats *pw_engine_get_stats(const pw_engine *e);

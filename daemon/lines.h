@@ -19,7 +19,7 @@ pw_lines *pw_lines_new(FILE *f, size_t max_line);
 void pw_lines_destroy(pw_lines *l);
 
 /* Next line without its '\n' (a trailing '\r' is kept: JSON treats it as
- * whitespace). Returns 1 and sets *line/*len (valid until the next call),
+ * whitespace). Returns 1 and sets *line and *len (valid until the next call),
  * 2 for a line longer than max_line (*len = bytes seen so far, capped; *line
  * undefined), 0 at end of input, -1 on a read error (errno set). */
 int pw_lines_next(pw_lines *l, const char **line, size_t *len);

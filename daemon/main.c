@@ -17,16 +17,19 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } cmds[] = {
+    {"run", pw_cmd_run, "run the daemon: consume Kafka, evaluate rules, notify"},
     {"check", pw_cmd_check, "validate rule files and directories"},
     {"replay", pw_cmd_replay, "run rules over a JSON-lines event file (backtest)"},
     {"test", pw_cmd_test, "run rule unit tests"},
     {"gen", pw_cmd_gen, "generate synthetic CRM and marketing events"},
+    {"kafka-mock", pw_cmd_kafka_mock, "run a throwaway Kafka broker (librdkafka's mock cluster)"},
+    {"config-reference", pw_cmd_config_reference, "print every configuration key (Markdown)"},
 };
 
 static void usage(FILE *out) {
     fprintf(out, "usage: pipewatch COMMAND [ARGS...]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        fprintf(out, "  %-8s %s\n", cmds[i].name, cmds[i].help);
+        fprintf(out, "  %-17s %s\n", cmds[i].name, cmds[i].help);
     fprintf(out, "\n`pipewatch COMMAND --help` describes each. pipewatch %s\n", PW_VERSION);
 }
 

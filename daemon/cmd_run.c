@@ -1,0 +1,34 @@
+/* cmd_run.c -- `pipewatch run --config FILE`: the long-running service. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "config.h"
+#include "server.h"
+
+int pw_cmd_run(int argc, char **argv) {
+    const char *cfg = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: pipewatch run --config FILE\n");
+            return 0;
+        }
+        if (!strcmp(argv[i], "--config") && i + 1 < argc) cfg = argv[++i];
+        else {
+            fprintf(stderr, "pipewatch run: unknown option '%s'\nusage: pipewatch run --config FILE\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!cfg) {
+        fprintf(stderr, "usage: pipewatch run --config FILE\n");
+        return 2;
+    }
+    return pw_server_run(cfg);
+}
+
+int pw_cmd_config_reference(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    pw_config_reference(stdout);
+    return 0;
+}

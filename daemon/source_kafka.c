@@ -1,0 +1,309 @@
+/* source_kafka.c -- librdkafka high-level consumer, offsets, dead letters.
+ *
+ * Design
+ *   - Defaults we set (a user's kafka.properties override them):
+ *     enable.auto.offset.store=false (we store after processing),
+ *     enable.auto.commit=true every 5 s, auto.offset.reset=earliest,
+ *     partition.assignment.strategy from config (range by default).
+ *   - Per (topic, partition) we keep the next offset to process. A record
+ *     below it is a re-delivery (seen with async commits and a coordinator
+ *     outage): dropped and counted. On (re)assignment the entry is kept, so
+ *     re-deliveries after a rebalance back to us are caught too; a partition
+ *     that moved away and came back is reset by the fetch position.
+ *   - Offsets are stored per poll batch (one rd_kafka_offsets_store call).
+ *   - Dead letters go through a separate idempotent-less producer; produce is
+ *     asynchronous, delivery failures are counted.
+ * Limits: partitions per topic up to 65536; topics up to 64.
+ */
+#include "source_kafka.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "timeutil.h"
+
+#define MAX_TOPICS 64
+
+typedef struct part {
+    int64_t next;               /* next offset to process, -1 unknown */
+    uint64_t consumed;
+    int dirty;                  /* next changed since last store */
+    int assigned;
+} part;
+
+typedef struct topic {
+    char *name;
+    part *parts;
+    int nparts;
+} topic;
+
+struct pw_source {
+    rd_kafka_t *rk;
+    rd_kafka_t *dlq;
+    char *dlq_topic;
+    topic topics[MAX_TOPICS];
+    int ntopics;
+    pw_source_stats st;
+    pw_ratelimit rl_err;
+};
+
+static topic *find_topic(pw_source *s, const char *name) {
+    for (int i = 0; i < s->ntopics; i++)
+        if (!strcmp(s->topics[i].name, name)) return &s->topics[i];
+    if (s->ntopics == MAX_TOPICS) return NULL;
+    topic *t = &s->topics[s->ntopics++];
+    t->name = strdup(name);
+    t->parts = NULL;
+    t->nparts = 0;
+    return t;
+}
+
+static part *find_part(pw_source *s, const char *tname, int32_t p) {
+    topic *t = find_topic(s, tname);
+    if (!t || p < 0 || p >= 65536) return NULL;
+    if (p >= t->nparts) {
+        int n = p + 1 > t->nparts * 2 ? p + 1 : t->nparts * 2;
+        part *np = realloc(t->parts, (size_t)n * sizeof *np);
+        if (!np) return NULL;
+        for (int i = t->nparts; i < n; i++) { np[i].next = -1; np[i].consumed = 0; np[i].dirty = 0; np[i].assigned = 0; }
+        t->parts = np;
+        t->nparts = n;
+    }
+    return &t->parts[p];
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+    pw_source *s = opaque;
+    s->st.rebalances++;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++) {
+            part *p = find_part(s, parts->elems[i].topic, parts->elems[i].partition);
+            if (p) p->assigned = 1;
+        }
+        s->st.assigned = parts->cnt;
+        pw_info("kafka", "assigned %d partition(s)", parts->cnt);
+        rd_kafka_assign(rk, parts);
+    } else {
+        for (int i = 0; i < parts->cnt; i++) {
+            part *p = find_part(s, parts->elems[i].topic, parts->elems[i].partition);
+            if (p) { p->assigned = 0; p->next = -1; } /* someone else owns it now: forget our position */
+        }
+        s->st.assigned = 0;
+        pw_info("kafka", "revoked %d partition(s)", parts->cnt);
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+static void dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    pw_source *s = opaque;
+    if (m->err) {
+        s->st.dead_letter_failed++;
+        pw_warn("kafka", "dead letter not delivered: %s", rd_kafka_err2str(m->err));
+    } else {
+        s->st.dead_lettered++;
+    }
+}
+
+static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errbuf, size_t errlen) {
+    char e[256];
+    if (rd_kafka_conf_set(conf, k, v, e, sizeof e) != RD_KAFKA_CONF_OK) {
+        /* name the property, never echo its value (it may be a password) */
+        snprintf(errbuf, errlen, "kafka property '%s': %s", k, e);
+        return -1;
+    }
+    return 0;
+}
+
+pw_source *pw_source_new(const pw_source_conf *c, char *errbuf, size_t errlen) {
+    pw_source *s = calloc(1, sizeof *s);
+    if (!s) { snprintf(errbuf, errlen, "out of memory"); return NULL; }
+    s->rl_err = (pw_ratelimit)PW_RATELIMIT_INIT(10000, 5);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (set(conf, "bootstrap.servers", c->brokers, errbuf, errlen) ||
+        set(conf, "group.id", c->group, errbuf, errlen) ||
+        set(conf, "enable.auto.offset.store", "false", errbuf, errlen) ||
+        set(conf, "enable.auto.commit", "true", errbuf, errlen) ||
+        set(conf, "auto.commit.interval.ms", "5000", errbuf, errlen) ||
+        set(conf, "auto.offset.reset", "earliest", errbuf, errlen) ||
+        set(conf, "enable.partition.eof", "false", errbuf, errlen) ||
+        set(conf, "partition.assignment.strategy", c->assignment ? c->assignment : "range", errbuf, errlen) ||
+        set(conf, "log_level", "4", errbuf, errlen))
+        goto fail_conf;
+    for (int i = 0; i < c->nprops; i++)
+        if (set(conf, c->props[i].key, c->props[i].val, errbuf, errlen)) goto fail_conf;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, s);
+    if (c->dlq_topic) {
+        /* consumer-only properties do not apply to the producer: start from a clean conf */
+        rd_kafka_conf_t *pc = rd_kafka_conf_new();
+        if (set(pc, "bootstrap.servers", c->brokers, errbuf, errlen) || set(pc, "linger.ms", "50", errbuf, errlen)) {
+            rd_kafka_conf_destroy(pc);
+            goto fail_conf;
+        }
+        for (int i = 0; i < c->nprops; i++) {
+            /* pass security settings through; ignore consumer-only ones silently */
+            if (!strncmp(c->props[i].key, "security.", 9) || !strncmp(c->props[i].key, "sasl.", 5) ||
+                !strncmp(c->props[i].key, "ssl.", 4))
+                if (set(pc, c->props[i].key, c->props[i].val, errbuf, errlen)) { rd_kafka_conf_destroy(pc); goto fail_conf; }
+        }
+        rd_kafka_conf_set_dr_msg_cb(pc, dlq_dr_cb);
+        rd_kafka_conf_set_opaque(pc, s);
+        s->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errbuf, errlen);
+        if (!s->dlq) { rd_kafka_conf_destroy(pc); goto fail_conf; }
+        s->dlq_topic = strdup(c->dlq_topic);
+    }
+    s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errbuf, errlen);
+    if (!s->rk) goto fail_conf;
+    rd_kafka_poll_set_consumer(s->rk);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(c->ntopics);
+    for (int i = 0; i < c->ntopics; i++) {
+        rd_kafka_topic_partition_list_add(sub, c->topics[i], RD_KAFKA_PARTITION_UA);
+        find_topic(s, c->topics[i]);
+    }
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(s->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (err) {
+        snprintf(errbuf, errlen, "subscribe: %s", rd_kafka_err2str(err));
+        pw_source_close(s, 0);
+        return NULL;
+    }
+    return s;
+fail_conf:
+    rd_kafka_conf_destroy(conf);
+    if (s->dlq) rd_kafka_destroy(s->dlq);
+    free(s->dlq_topic);
+    for (int i = 0; i < s->ntopics; i++) { free(s->topics[i].name); free(s->topics[i].parts); }
+    free(s);
+    return NULL;
+}
+
+static void store_offsets(pw_source *s) {
+    int n = 0;
+    for (int t = 0; t < s->ntopics; t++)
+        for (int p = 0; p < s->topics[t].nparts; p++) n += s->topics[t].parts[p].dirty;
+    if (!n) return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    for (int t = 0; t < s->ntopics; t++)
+        for (int p = 0; p < s->topics[t].nparts; p++) {
+            part *pp = &s->topics[t].parts[p];
+            if (!pp->dirty) continue;
+            pp->dirty = 0;
+            rd_kafka_topic_partition_list_add(l, s->topics[t].name, p)->offset = pp->next;
+        }
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(s->rk, l);
+    if (err && err != RD_KAFKA_RESP_ERR__STATE) pw_warn("kafka", "storing offsets: %s", rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+int pw_source_poll(pw_source *s, int timeout_ms, int max, pw_source_msg_fn fn, void *ud) {
+    int handed = 0;
+    int wait = timeout_ms;
+    while (handed < max) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, wait);
+        if (!m) break;
+        wait = 0; /* after the first message, take only what is already fetched */
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                s->st.errors++;
+                uint64_t sup;
+                if (pw_ratelimit_allow(&s->rl_err, &sup))
+                    pw_warn("kafka", "consumer error: %s (%llu similar suppressed)", rd_kafka_message_errstr(m),
+                            (unsigned long long)sup);
+            }
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        const char *tname = rd_kafka_topic_name(m->rkt);
+        part *p = find_part(s, tname, m->partition);
+        if (p && p->next >= 0 && m->offset < p->next) {
+            s->st.redelivered++;
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        pw_source_msg sm;
+        sm.topic = tname;
+        sm.partition = m->partition;
+        sm.offset = m->offset;
+        sm.payload = m->payload;
+        sm.len = m->len;
+        rd_kafka_timestamp_type_t tt;
+        sm.kafka_ts = rd_kafka_message_timestamp(m, &tt);
+        fn(&sm, ud);
+        s->st.consumed++;
+        s->st.bytes += m->len;
+        if (p) {
+            p->next = m->offset + 1;
+            p->consumed++;
+            p->dirty = 1;
+        }
+        rd_kafka_message_destroy(m);
+        handed++;
+    }
+    store_offsets(s);
+    if (s->dlq) rd_kafka_poll(s->dlq, 0);
+    return handed;
+}
+
+void pw_source_dead_letter(pw_source *s, const pw_source_msg *m, const char *reason) {
+    if (!s->dlq) return;
+    char pbuf[16], off[24];
+    snprintf(pbuf, sizeof pbuf, "%d", (int)m->partition);
+    snprintf(off, sizeof off, "%lld", (long long)m->offset);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        s->dlq, RD_KAFKA_V_TOPIC(s->dlq_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE((void *)m->payload, m->len), RD_KAFKA_V_HEADER("pipewatch-reason", reason, -1),
+        RD_KAFKA_V_HEADER("pipewatch-topic", m->topic, -1), RD_KAFKA_V_HEADER("pipewatch-partition", pbuf, -1),
+        RD_KAFKA_V_HEADER("pipewatch-offset", off, -1), RD_KAFKA_V_END);
+    if (err) {
+        s->st.dead_letter_failed++;
+        uint64_t sup;
+        if (pw_ratelimit_allow(&s->rl_err, &sup))
+            pw_warn("kafka", "dead letter not queued: %s", rd_kafka_err2str(err));
+    }
+}
+
+void pw_source_stats_get(pw_source *s, pw_source_stats *out) { *out = s->st; }
+
+void pw_source_foreach_partition(pw_source *s, void (*fn)(const pw_source_partition_stats *, void *), void *ud) {
+    for (int t = 0; t < s->ntopics; t++)
+        for (int p = 0; p < s->topics[t].nparts; p++) {
+            part *pp = &s->topics[t].parts[p];
+            if (!pp->assigned) continue;
+            int64_t lo = -1, hi = -1;
+            rd_kafka_get_watermark_offsets(s->rk, s->topics[t].name, p, &lo, &hi);
+            pw_source_partition_stats ps = {s->topics[t].name, p, pp->next, hi, pp->consumed};
+            fn(&ps, ud);
+        }
+}
+
+int pw_source_commit(pw_source *s) {
+    store_offsets(s);
+    rd_kafka_resp_err_t err = rd_kafka_commit(s->rk, NULL, 0);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        pw_warn("kafka", "commit: %s", rd_kafka_err2str(err));
+        return -1;
+    }
+    return 0;
+}
+
+void pw_source_close(pw_source *s, int64_t deadline_ms) {
+    if (!s) return;
+    if (s->rk) {
+        store_offsets(s);
+        rd_kafka_consumer_close(s->rk);
+        rd_kafka_destroy(s->rk);
+    }
+    if (s->dlq) {
+        int64_t left = deadline_ms - pw_time_mono_ms();
+        rd_kafka_flush(s->dlq, left > 0 ? (int)left : 0);
+        rd_kafka_destroy(s->dlq);
+    }
+    free(s->dlq_topic);
+    for (int i = 0; i < s->ntopics; i++) { free(s->topics[i].name); free(s->topics[i].parts); }
+    free(s);
+}
