@@ -60,14 +60,20 @@
 
 typedef unsigned char uchar;
 
+#if defined(__GNUC__)
+#define PW_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define PW_ALWAYS_INLINE
+#endif
+
 #define DEFAULT_MAX_SIZE (1024 * 1024)
 #define DEFAULT_MAX_DEPTH 64
 #define NULL_VALUE ((pw_value){.type = PW_V_NULL})
 #define TRUE_VALUE ((pw_value){.type = PW_V_BOOL, .has_num = 1, .num = 1.0, .str = "true", .len = 4})
 #define FALSE_VALUE ((pw_value){.type = PW_V_BOOL, .has_num = 1, .num = 0.0, .str = "false", .len = 5})
 
-/* A child edge of the path trie: key bytes (borrowed from the fieldset's
- * path string, not NUL-terminated at len) and the node it leads to. */
+/* A child edge of the path trie: key bytes (a copy in d->keybuf, zero-padded
+ * to a multiple of 8 so keys compare a word at a time) and the node it leads to. */
 typedef struct tkid {
     const char *key;
     uint32_t len;
@@ -104,6 +110,7 @@ struct pw_decoder {
     int nnodes;
     tkid *kids;
     int *htab;          /* per node: open addressing, kid index + 1, 0 = empty */
+    char *keybuf;       /* padded copies of the kids' keys */
     int *subs;
     uint32_t *node_gen; /* nnodes: == gen when that prefix was seen this decode */
     uint32_t gen;
@@ -182,20 +189,26 @@ static int build_trie(pw_decoder *d, const pw_fieldset *fs) {
     d->nodes = calloc((size_t)nb, sizeof *d->nodes);
     d->kids = calloc((size_t)nb, sizeof *d->kids);
     d->htab = calloc((size_t)nb * 4 + 4, sizeof *d->htab); /* sum of tables <= 4 * edges */
+    size_t kbytes = 0;
+    for (int i = 1; i < nb; i++) kbytes += (b[i].len + 8) & ~(size_t)7;
+    d->keybuf = calloc(kbytes + 8, 1);
     d->subs = calloc((size_t)nsubs + 1, sizeof *d->subs);
     d->node_gen = calloc((size_t)nb, sizeof *d->node_gen);
-    if (!d->nodes || !d->kids || !d->htab || !d->subs || !d->node_gen) {
+    if (!d->nodes || !d->kids || !d->htab || !d->keybuf || !d->subs || !d->node_gen) {
         free(b);
         return -1;
     }
     int nk = 0, ns = 0, nh = 0;
+    size_t ko = 0;
     for (int i = 0; i < nb; i++) {
         tnode *t = &d->nodes[i];
         t->slot = b[i].slot;
         t->kid0 = nk;
         for (int j = 1; j < nb; j++) {
             if (b[j].parent != i) continue;
-            d->kids[nk].key = b[j].key;
+            memcpy(d->keybuf + ko, b[j].key, b[j].len);
+            d->kids[nk].key = d->keybuf + ko;
+            ko += (b[j].len + 8) & ~(size_t)7;
             d->kids[nk].len = b[j].len;
             d->kids[nk].node = j;
             nk++;
@@ -244,7 +257,7 @@ pw_decoder *pw_decoder_new(const pw_fieldset *fs, const pw_decoder_conf *conf) {
     d->slot_gen = calloc((size_t)n, sizeof *d->slot_gen);
     d->dirty = calloc((size_t)n, sizeof *d->dirty);
     d->stack = calloc((size_t)d->conf.max_depth + 1, sizeof *d->stack);
-    d->scratch = malloc(d->conf.max_size);
+    d->scratch = malloc(d->conf.max_size + 8); /* + 8: key_eq may read a word past a key */
     if (!d->vals || !d->slot_gen || !d->dirty || !d->stack || !d->scratch || build_trie(d, fs) < 0) {
         pw_decoder_destroy(d);
         return NULL;
@@ -260,6 +273,7 @@ void pw_decoder_destroy(pw_decoder *d) {
     free(d->nodes);
     free(d->kids);
     free(d->htab);
+    free(d->keybuf);
     free(d->subs);
     free(d->node_gen);
     free(d->stack);
@@ -367,7 +381,7 @@ bad:
 
 /* Scan a string body; p is just after the opening quote. Returns the byte
  * after the closing quote, or NULL with *err. *esc is set if any escape. */
-static inline const uchar *scan_str(const uchar *p, const uchar *end, int *esc, pw_ev_err *err) {
+PW_ALWAYS_INLINE static inline const uchar *scan_str(const uchar *p, const uchar *end, int *esc, pw_ev_err *err) {
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     for (;;) {
         while (end - p >= 8) {
@@ -491,13 +505,34 @@ static inline pw_value *slot_ref(pw_decoder *d, int slot) {
     return &d->vals[slot];
 }
 
-static inline int find_kid(const pw_decoder *d, int node, const char *k, size_t kn) {
+/* a (a padded trie key) equals k[0..n), where k + n < kend. Word compares when
+ * the input has room for them: no loop-exit mispredict per byte, no call. */
+static inline int key_eq(const char *a, const char *k, size_t n, const char *kend) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if ((size_t)(kend - k) >= ((n + 7) & ~(size_t)7)) {
+        uint64_t x, y;
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, k + i, 8);
+            if (x != y) return 0;
+        }
+        if (i == n) return 1;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, k + i, 8);
+        return ((x ^ y) & (~0ULL >> (64 - 8 * (n - i)))) == 0;
+    }
+#endif
+    return memcmp(a, k, n) == 0;
+}
+
+static inline int find_kid(const pw_decoder *d, int node, const char *k, size_t kn, const char *kend) {
     const tnode *t = &d->nodes[node];
     const int *tab = d->htab + t->h0;
     uint32_t h = key_hash(k, kn) & t->hmask;
     for (int e; (e = tab[h]) != 0; h = (h + 1) & t->hmask) {
         const tkid *kid = &d->kids[e - 1];
-        if (kid->len == kn && memcmp(kid->key, k, kn) == 0) return kid->node;
+        if (kid->len == kn && key_eq(kid->key, k, kn, kend)) return kid->node;
     }
     return -1;
 }
@@ -627,13 +662,14 @@ key: /* p < end, inside object f, where a key must start */
     node = -1;
     slot = -1;
     if (f->node >= 0) {
-        const char *k = (const char *)p + 1;
+        const char *k = (const char *)p + 1, *kend = (const char *)end;
         size_t kn = (size_t)(q - 1 - (p + 1));
         if (esc) { /* unescape into free scratch without keeping it */
             kn = unescape(p + 1, q - 1, sc);
             k = sc;
+            kend = d->scratch + d->conf.max_size + 8;
         }
-        int c = find_kid(d, f->node, k, kn);
+        int c = find_kid(d, f->node, k, kn, kend);
         if (c >= 0) {
             const tnode *t = &d->nodes[c];
             slot = t->slot;

@@ -394,8 +394,9 @@ int pw_server_run(const char *config_path) {
     pw_info("main", "stopping: committing offsets, flushing sinks (up to %lld ms)",
             (long long)s.cfg->shutdown_timeout_ms);
     pw_source_commit(s.src);
-    pw_source_close(s.src, deadline);
     log_stats(&s);
+    pw_source_close(s.src, deadline);
+    s.src = NULL;
     sinks_stop(s.sinks, s.nsinks, deadline);
     pw_engine_destroy(s.eng);
     pw_decoder_destroy(s.dec);
