@@ -330,7 +330,11 @@ static void notify(pw_engine *e, const pw_rule_def *r, const pw_metric_def *d, c
         break;
     case PW_COND_OUTSIDE:
         n.value = in->defined ? in->value : NAN;
-        n.threshold = in->defined && in->value > r->hi ? r->hi : r->lo;
+        /* the bound crossed; when resolving (value inside), the nearer bound */
+        n.threshold = !in->defined ? r->lo
+                      : in->value > r->hi ? r->hi
+                      : in->value < r->lo ? r->lo
+                      : (in->value - r->lo <= r->hi - in->value ? r->lo : r->hi);
         break;
     default:
         n.value = in->defined ? in->value : NAN;
@@ -575,7 +579,7 @@ static void apply_pair_start(pw_engine *e, int mi, const pw_event *ev) {
     if (old) {
         /* the first start of a key is the one that pairs, unless it is already more than `timeout`
          * before this start: then no end after this start could pair with it, and this one replaces it */
-        if (ev->ts - old->ts <= d->pair_timeout_ms) return;
+        if (ev->ts - old->ts <= d->pair_timeout_ms) { m->st.pair_duplicates++; return; }
         pend_remove(m, old);
         m->st.pair_expired++;
     }
@@ -651,6 +655,60 @@ static void boundary(pw_engine *e, int mi, int64_t b) {
     }
 }
 
+static int64_t ceil_boundary(int64_t x, int64_t R) { return -pw_floordiv(-x, R) * R; }
+
+/* For long jumps of stream time: the first boundary >= b at which evaluating
+ * metric m could change anything, given that nothing is applied meanwhile.
+ * Returns b itself unless every series of m has an empty window (then values
+ * are constant and only `for`, `absent` and `repeat` timers can act). */
+static int64_t quiet_until(pw_engine *e, mstate *m, int64_t b) {
+    const pw_metric_def *d = m->def;
+    const int64_t R = d->res_ms;
+    int64_t h = pw_floordiv(b, R), next = INT64_MAX;
+    for (series *s = m->head; s; s = s->next) {
+        if (d->kind != PW_METRIC_RATIO) {
+            pw_window_advance(s->win, h);
+            if (!pw_window_empty(s->win)) return b;
+        } else {
+            uint32_t len[16];
+            for (int i = 0; i < s->nlabels; i++) len[i] = (uint32_t)strlen(s->labels[i]);
+            const char *const *lv = (const char *const *)s->labels;
+            series *parts[2] = {series_find(&e->m[d->num_idx], s->hash, lv, len),
+                                series_find(&e->m[d->den_idx], s->hash, lv, len)};
+            for (int i = 0; i < 2; i++) {
+                if (!parts[i]) continue;
+                pw_window_advance(parts[i]->win, h); /* same resolution as the ratio */
+                if (!pw_window_empty(parts[i]->win)) return b;
+            }
+        }
+        if (s->nactive == 0 && !absent_could_fire(e, m, s) && !d->nrules) continue;
+        pw_alert_input in;
+        series_input(e, m, s, b, &in);
+        for (int i = 0; i < d->nrules; i++) {
+            const pw_rule_def *r = &e->rs->rules[d->rules[i]];
+            if (!rule_matches(r, s)) continue;
+            const pw_alert *a = s->alerts ? &s->alerts[i] : NULL;
+            uint8_t st = a ? a->state : PW_ALERT_INACTIVE;
+            int64_t when = INT64_MAX;
+            if (st == PW_ALERT_INACTIVE) {
+                if (r->cond == PW_COND_ABSENT) {
+                    if (in.has_last) when = ceil_boundary(in.last_ts + r->absent_ms, R);
+                } else if (pw_alert_condition(r, &in, b, 0)) {
+                    return b;
+                }
+            } else if (st == PW_ALERT_PENDING) {
+                if (!pw_alert_condition(r, &in, b, 0)) return b;
+                when = ceil_boundary(a->since + r->for_ms, R);
+            } else {
+                if (!pw_alert_condition(r, &in, b, 1)) return b;
+                if (r->repeat_ms > 0) when = ceil_boundary(a->last_notified + r->repeat_ms, R);
+            }
+            if (when < next) next = when;
+        }
+    }
+    return next < b ? b : next;
+}
+
 static void advance_to(pw_engine *e, int64_t t) {
     if (e->T == INT64_MIN) {
         e->T = t;
@@ -676,6 +734,29 @@ static void advance_to(pw_engine *e, int64_t t) {
         if (best < 0) break;
         mstate *m = &e->m[best];
         int64_t b = m->next_b;
+        const int64_t R = m->def->res_ms;
+        if (!e->o.no_skip && (t - b) / R > m->def->nbuckets + 2) {
+            /* a long jump: skip the boundaries at which nothing can change */
+            int64_t q = quiet_until(e, m, b);
+            int64_t last = pw_floordiv(t, R) * R;
+            if (q > b) {
+                int64_t to = q < last ? q : last + R; /* beyond t: nothing to do until then */
+                /* the sweeps of the skipped boundaries: forget what is idle now */
+                for (series *s = m->head, *next; s; s = next) {
+                    next = s->next;
+                    if (series_idle(e, m, s, pw_floordiv(b, R))) series_free(e, m, s);
+                }
+                m->boundaries += (to - b) / R;
+                m->next_b = to;
+                if (m->def->kind == PW_METRIC_PAIR) {
+                    int64_t saved = e->T;
+                    e->T = to - R > e->T ? to - R : e->T;
+                    pend_sweep(e, m);
+                    e->T = saved;
+                }
+                continue;
+            }
+        }
         m->next_b += m->def->res_ms;
         e->T = b > e->T ? b : e->T;
         boundary(e, best, b);

@@ -16,7 +16,14 @@
  *
  * Memory is bounded by live series (max_series per metric) and pending pair
  * starts (max_pending per pair metric); a series is forgotten when its window
- * is empty and no rule is pending, firing, or could still fire `absent` on it.
+ * is empty and no rule is pending, firing, or could still fire `absent` on it:
+ * at the first boundary where that holds for metrics with rules, within one
+ * window length for metrics without rules (they are swept every N boundaries).
+ *
+ * Long jumps of stream time (a gap in the data, --until far ahead) cost
+ * O(N) boundaries per metric plus one evaluation per `for`/`absent`/`repeat`
+ * instant, not one per boundary crossed: once every window of a metric is
+ * empty, boundaries at which nothing can change are skipped.
  *
  * Threading: one engine belongs to one thread; nothing here locks.
  */
@@ -35,6 +42,7 @@ typedef struct pw_engine_opts {
     uint32_t max_series;     /* per metric; 0 = 100000 */
     uint32_t max_pending;    /* pending starts per pair metric; 0 = 1000000 */
     uint32_t distinct_max;   /* distinct values per series; 0 = 100000 */
+    int no_skip;             /* tests only: evaluate every boundary, even across long gaps */
 } pw_engine_opts;
 
 /* Counters per metric; all monotonic except `series` and `pending`. */
@@ -47,6 +55,7 @@ typedef struct pw_metric_stats {
     uint64_t pair_starts;    /* pair: starts remembered */
     uint64_t pair_unmatched; /* pair: end without a usable start (none, too old, or after the end) */
     uint64_t pair_expired;   /* pair: starts forgotten unmatched (too old to pair, or max_pending) */
+    uint64_t pair_duplicates;/* pair: starts ignored because an earlier start of the key is pending */
     uint64_t series;         /* live series now */
     uint64_t pending;        /* pair: pending starts now */
     uint64_t series_forgotten;

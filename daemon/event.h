@@ -71,7 +71,8 @@ typedef struct pw_decoder_conf {
 typedef struct pw_decoder pw_decoder;
 
 /* fs is borrowed and must outlive the decoder (it belongs to the rule set).
- * NULL on allocation failure. */
+ * NULL on allocation failure, or if a conf slot is not in fs (type/time must
+ * be, id may be -1) or max_size exceeds UINT32_MAX. */
 pw_decoder *pw_decoder_new(const pw_fieldset *fs, const pw_decoder_conf *conf);
 void pw_decoder_destroy(pw_decoder *d); /* accepts NULL */
 

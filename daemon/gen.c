@@ -333,7 +333,7 @@ typedef struct ent {
 } ent;
 
 typedef struct proc {
-    double t;         /* time of the last candidate, ms (double: sub-ms gaps add up right) */
+    double t;         /* time of the last event drawn, ms (double: sub-ms gaps add up right) */
     double base;      /* events per ms at profile 1 */
     double seg_end;   /* end of the segment whose rate is seg_rate, ms */
     double seg_rate;  /* events per ms until seg_end */

@@ -212,7 +212,7 @@ static pw_decoder *decoder_for(const pw_ruleset *rs, const pw_config *c) {
 }
 
 static pw_engine *engine_for(server *s, const pw_ruleset *rs, const pw_config *c) {
-    pw_engine_opts o = {c->max_series, c->max_pending, c->distinct_max};
+    pw_engine_opts o = {.max_series = c->max_series, .max_pending = c->max_pending, .distinct_max = c->distinct_max};
     return pw_engine_new(rs, &o, on_notify, s);
 }
 

@@ -7,9 +7,14 @@
  *     partition.assignment.strategy from config (range by default).
  *   - Per (topic, partition) we keep the next offset to process. A record
  *     below it is a re-delivery (seen with async commits and a coordinator
- *     outage): dropped and counted. On (re)assignment the entry is kept, so
- *     re-deliveries after a rebalance back to us are caught too; a partition
- *     that moved away and came back is reset by the fetch position.
+ *     outage): dropped and counted. The entry is kept across revoke and
+ *     (re)assignment: when a broker outage outlasts session.timeout.ms the
+ *     partitions are lost, and they come back from the last commit, which the
+ *     failed commit-on-revoke left behind what we processed; those re-deliveries
+ *     are caught too. A partition that comes back with a commit beyond the
+ *     entry (another consumer moved it on) simply continues from there.
+ *     Limit: offsets rewound while we run (a re-created topic) would be
+ *     dropped as re-deliveries until a restart.
  *   - Offsets are stored per poll batch (one rd_kafka_offsets_store call).
  *   - Dead letters go through a separate idempotent-less producer; produce is
  *     asynchronous, delivery failures are counted.
@@ -90,7 +95,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     } else {
         for (int i = 0; i < parts->cnt; i++) {
             part *p = find_part(s, parts->elems[i].topic, parts->elems[i].partition);
-            if (p) { p->assigned = 0; p->next = -1; } /* someone else owns it now: forget our position */
+            if (p) p->assigned = 0; /* keep p->next: see the top of the file */
         }
         s->st.assigned = 0;
         pw_info("kafka", "revoked %d partition(s)", parts->cnt);

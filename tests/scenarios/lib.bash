@@ -42,3 +42,91 @@ kafka_ctl() { echo "$1" >&"$KAFKA_FD"; }
 
 # produce TOPIC FILE: one message per line, with kcat (an independent Kafka client from Debian).
 produce() { kcat -P -b "$BOOTSTRAP" -t "$1" -X log_level=3 <"$2"; }
+
+# ---------- helpers for the daemon_* scenarios ----------
+
+# now_ts [OFFSET_S]: RFC 3339 UTC time, now + OFFSET_S seconds (may be negative), to the millisecond.
+now_ts() { date -u -d "@$(( $(date +%s) + ${1:-0} ))" +%Y-%m-%dT%H:%M:%SZ; }
+
+# free_port: a TCP port on 127.0.0.1 that was free a moment ago (for servers that cannot report theirs).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# http_get URL: the body on stdout; fails on an HTTP error. curl if installed, else Python's urllib.
+http_get() {
+  if command -v curl >/dev/null; then curl -fsS --max-time 5 "$1"
+  else python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"
+  fi
+}
+
+# start_receiver NAME MODE [ARGS...]: tests/tools/http_receiver.py (MODE ok, 500 or hang) in its own
+# process. Sets RX_NAME to its base URL (http://127.0.0.1:PORT); requests are recorded in $T/rx-NAME.jsonl.
+start_receiver() {
+  local name="$1" mode="$2"; shift 2
+  python3 "$SRC/tests/tools/http_receiver.py" --mode "$mode" --port-file "$T/rx-$name.port" \
+    --record "$T/rx-$name.jsonl" "$@" 2>"$T/rx-$name.log" &
+  PIDS+=($!)
+  wait_for 20 test -s "$T/rx-$name.port" || fail "HTTP receiver $name did not start"
+  touch "$T/rx-$name.jsonl"
+  printf -v "RX_$name" 'http://127.0.0.1:%s' "$(cat "$T/rx-$name.port")"
+}
+
+# jl_count FILE EXPR: how many JSON lines of FILE make the Python expression EXPR true; the decoded
+# line is `r`, and `b` is r["body"] decoded as JSON when it is JSON (else None).
+jl_count() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+n = 0
+for line in open(sys.argv[1], encoding="utf-8"):
+    if not line.strip():
+        continue
+    r = json.loads(line)
+    try:
+        b = json.loads(r["body"]) if isinstance(r, dict) and "body" in r else None
+    except ValueError:
+        b = None
+    try:
+        if eval(sys.argv[2]):
+            n += 1
+    except Exception:
+        pass
+print(n)
+PY
+}
+# jl_atleast N FILE EXPR: succeeds once at least N lines match (for wait_for).
+jl_atleast() { [ "$(jl_count "$2" "$3")" -ge "$1" ]; }
+
+# start_daemon CONFIG: `pipewatch run` in its own process (stderr in $T/daemon.log, stdout in
+# $T/daemon.out); sets DPID.
+start_daemon() {
+  "$PW" run --config "$1" >"$T/daemon.out" 2>"$T/daemon.log" &
+  DPID=$!
+  PIDS+=($DPID)
+}
+
+# wait_assigned [SECONDS]: until the daemon's consumer has been assigned its partitions.
+wait_assigned() {
+  wait_for "${1:-30}" grep -q 'assigned [1-9][0-9]* partition' "$T/daemon.log" \
+    || fail "the daemon was not assigned any partition"
+}
+
+# stop_daemon: SIGTERM, then wait (at most 20 s, then SIGKILL and fail). Sets DRC (exit status) and
+# DTOOK_MS (how long it took).
+stop_daemon() {
+  local t0 i=0
+  t0=$(date +%s%N)
+  kill -TERM "$DPID"
+  while kill -0 "$DPID" 2>/dev/null; do   # bash reaps its children as they exit
+    if [ $i -ge 400 ]; then kill -9 "$DPID" 2>/dev/null; fail "the daemon did not stop within 20 s of SIGTERM"; fi
+    sleep 0.05
+    i=$((i + 1))
+  done
+  DTOOK_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+  wait "$DPID" && DRC=0 || DRC=$?
+}
+
+# daemon_stat NAME: a counter from the daemon's last stats line ("consumed", "applied", "rejected", "redelivered").
+daemon_stat() {
+  grep 'stats.*consumed [0-9]*, applied' "$T/daemon.log" | tail -n 1 | grep -o "$1 [0-9]*" | head -n 1 | cut -d' ' -f2
+}

@@ -256,7 +256,8 @@ Test(event, string_scan_offsets) {
                 memcpy(buf + n, post, strlen(post));
                 n += strlen(post);
                 pw_ev_err got = decn(buf, n);
-                cr_expect(got == bad[b].want, "mode %d offset %d bad %zu: got %s", key, off, b, pw_ev_err_name(got));
+                cr_expect(got == bad[b].want, "mode %d offset %d bad %zu: got %s", key, off, b,
+                          pw_ev_err_name(got));
             }
             for (size_t g = 0; g < sizeof good / sizeof good[0]; g++) {
                 memset(s, 'x', (size_t)off);
@@ -449,7 +450,8 @@ Test(event, nested_paths_and_raw) {
               c->str);
     const pw_value *ab = F(S_AB);
     cr_expect(ab->type == PW_V_RAW && ab->num == 2);
-    cr_expect(ab->len == strlen("{\"c\":12.5,\"d\":[]}") && memcmp(ab->str, "{\"c\":12.5,\"d\":[]}", ab->len) == 0);
+    const char *abraw = "{\"c\":12.5,\"d\":[]}";
+    cr_expect(ab->len == strlen(abraw) && memcmp(ab->str, abraw, ab->len) == 0);
     const pw_value *abc = F(S_ABC);
     cr_expect(abc->type == PW_V_NUM && abc->has_num && abc->num == 12.5);
     cr_expect(abc->len == 4 && memcmp(abc->str, "12.5", 4) == 0, "number keeps its text");
@@ -472,7 +474,8 @@ Test(event, paths_do_not_cross_scalars_or_arrays) {
     cr_expect(F(S_EMAIL)->type == PW_V_NULL);
     cr_expect(F(S_AB)->type == PW_V_NULL && F(S_ABC)->type == PW_V_NULL, "arrays are not descended into");
     /* a wanted key deeper in an unwanted subtree is not the wanted path */
-    cr_assert(decs("{\"type\":\"t\",\"ts\":0,\"x\":{\"amount\":5,\"contact\":{\"email\":\"e\"}}}") == PW_EV_OK);
+    cr_assert(decs("{\"type\":\"t\",\"ts\":0,\"x\":{\"amount\":5,\"contact\":{\"email\":\"e\"}}}") ==
+              PW_EV_OK);
     cr_expect(F(S_AMOUNT)->type == PW_V_NULL && F(S_EMAIL)->type == PW_V_NULL);
     /* a wanted key name as a string value is not a key */
     cr_assert(decs("{\"type\":\"t\",\"ts\":0,\"x\":[\"amount\",5]}") == PW_EV_OK);
@@ -481,7 +484,8 @@ Test(event, paths_do_not_cross_scalars_or_arrays) {
 
 Test(event, escapes_and_keys) {
     const char *doc = "{\"\\u0074ype\":\"t\",\"ts\":0,"
-                      "\"origin\":\"\\u00e9t\\u00e9 \\\"q\\\" \\\\ \\/ \\b\\f\\n\\r\\t \\ud83d\\ude00 \\u20ac\","
+                      "\"origin\":\"\\u00e9t\\u00e9 \\\"q\\\" \\\\ \\/ \\b\\f\\n\\r\\t "
+                      "\\ud83d\\ude00 \\u20ac\","
                       "\"contact\":{\"e\\u006dail\":\"x\\u0000y\"},"
                       "\"\\u00e9\":\"\xc3\xa9\",\"amount\":\"\\u0031\\u0032\"}";
     cr_assert(decs(doc) == PW_EV_OK);
@@ -489,7 +493,8 @@ Test(event, escapes_and_keys) {
     cr_expect(str_is(F(S_ORIGIN), "\xc3\xa9t\xc3\xa9 \"q\" \\ / \b\f\n\r\t \xf0\x9f\x98\x80 \xe2\x82\xac"),
               "unescaped: '%.*s'", (int)F(S_ORIGIN)->len, F(S_ORIGIN)->str);
     const pw_value *em = F(S_EMAIL);
-    cr_expect(em->type == PW_V_STR && em->len == 3 && memcmp(em->str, "x\0y", 3) == 0, "\\u0000 is a NUL byte");
+    cr_expect(em->type == PW_V_STR && em->len == 3 && memcmp(em->str, "x\0y", 3) == 0,
+              "\\u0000 is a NUL byte");
     cr_expect(str_is(F(S_E_ACUTE), "\xc3\xa9"), "a UTF-8 key matches a UTF-8 path");
     cr_expect(str_is(F(S_AMOUNT), "12") && F(S_AMOUNT)->has_num && F(S_AMOUNT)->num == 12.0,
               "numeric test runs on the unescaped text");
@@ -596,7 +601,8 @@ Test(event, duplicate_keys_last_wins) {
 }
 
 Test(event, slots_reset_between_decodes) {
-    cr_assert(decs("{\"type\":\"t\",\"ts\":0,\"amount\":5,\"contact\":{\"email\":\"e\"},\"id\":\"x\"}") == PW_EV_OK);
+    cr_assert(decs("{\"type\":\"t\",\"ts\":0,\"amount\":5,\"contact\":{\"email\":\"e\"},\"id\":\"x\"}") ==
+              PW_EV_OK);
     cr_expect(F(S_AMOUNT)->num == 5);
     cr_assert(decs("{\"type\":\"u\",\"ts\":0}") == PW_EV_OK);
     for (int s = 0; s < S__N; s++)
@@ -671,8 +677,9 @@ Test(event, id_handling) {
 
 Test(event, realistic_event) {
     const char *doc =
-        "{\"type\":\"deal.won\",\"ts\":\"2026-11-02T09:15:00.123Z\",\"id\":\"evt-7f3a9c\",\"region\":\"EMEA\","
-        "\"lead_id\":\"lead-000123\",\"deal_id\":\"deal-000456\",\"origin\":\"paid_search\",\"sr_id\":\"sr-07\","
+        "{\"type\":\"deal.won\",\"ts\":\"2026-11-02T09:15:00.123Z\",\"id\":\"evt-7f3a9c\","
+        "\"region\":\"EMEA\",\"lead_id\":\"lead-000123\",\"deal_id\":\"deal-000456\","
+        "\"origin\":\"paid_search\",\"sr_id\":\"sr-07\","
         "\"segment\":\"home_appliances\",\"amount\":\"1234.50\",\"contact\":{\"name\":\"Ana\",\"email\":null,"
         "\"phone\":\"+351 21 000 0000\",\"company\":\"ACME\"},\"meta\":{\"src\":\"crm\",\"v\":[1,2,3]}}";
     cr_assert(decs(doc) == PW_EV_OK);
@@ -681,7 +688,8 @@ Test(event, realistic_event) {
     cr_expect(ev.id_len == 10 && memcmp(ev.id, "evt-7f3a9c", 10) == 0);
     cr_expect(str_is(F(S_ORIGIN), "paid_search"));
     cr_expect(F(S_AMOUNT)->has_num && F(S_AMOUNT)->num == 1234.5);
-    cr_expect(str_is(F(S_NAME), "Ana") && F(S_EMAIL)->type == PW_V_NULL && str_is(F(S_PHONE), "+351 21 000 0000"));
+    cr_expect(str_is(F(S_NAME), "Ana") && F(S_EMAIL)->type == PW_V_NULL &&
+              str_is(F(S_PHONE), "+351 21 000 0000"));
     cr_expect(F(S_CONTACT)->type == PW_V_RAW && F(S_CONTACT)->num == 4);
 }
 

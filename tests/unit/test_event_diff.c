@@ -100,7 +100,9 @@ static void gen_number(gbuf *b) {
         break;
     }
     case 3: snprintf(tmp, sizeof tmp, "%d.%02d", rn(100000), rn(100)); break; /* amounts */
-    case 4: snprintf(tmp, sizeof tmp, "%s%dE%s%d", rn(2) ? "-" : "", rn(10), rn(2) ? "+" : "-", rn(30)); break;
+    case 4:
+        snprintf(tmp, sizeof tmp, "%s%dE%s%d", rn(2) ? "-" : "", rn(10), rn(2) ? "+" : "-", rn(30));
+        break;
     case 5: snprintf(tmp, sizeof tmp, "%s0.%0*d", rn(2) ? "-" : "", 1 + rn(20), rn(1000)); break;
     case 6: { /* long integers up to 40 digits */
         int n = 1 + rn(40), o = 0;
@@ -110,9 +112,10 @@ static void gen_number(gbuf *b) {
         break;
     }
     default: {
-        static const char *const special[] = {"-0", "0", "1E2", "1e-2", "1e308", "1e-320", "2.2250738585072011e-308",
-                                              "9007199254740993", "0.1", "-0.0", "1e22", "1e23", "5e-324",
-                                              "1.7976931348623157e308", "1.8e308", "1e309", "-2E400", "1e-400"};
+        static const char *const special[] = {
+            "-0",   "0",    "1E2",  "1e-2",  "1e308", "1e-320", "2.2250738585072011e-308", "9007199254740993",
+            "0.1",  "-0.0", "1e22", "1e23",  "5e-324", "1.7976931348623157e308", "1.8e308", "1e309",
+            "-2E400", "1e-400"};
         snprintf(tmp, sizeof tmp, "%s", special[rn((int)(sizeof special / sizeof *special))]);
     }
     }
@@ -147,7 +150,8 @@ static void gen_string_body(gbuf *b) {
         }
         case 5: { /* surrogate pair */
             unsigned cp = 0x10000 + (unsigned)rn(0x100000);
-            snprintf(tmp, sizeof tmp, "\\u%04x\\u%04x", 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + (cp & 0x3FF));
+            snprintf(tmp, sizeof tmp, "\\u%04x\\u%04x", 0xD800 + ((cp - 0x10000) >> 10),
+                     0xDC00 + (cp & 0x3FF));
             puts_(b, tmp);
             break;
         }
@@ -233,10 +237,14 @@ static void gen_value(gbuf *b, int depth) {
 static void gen_time(gbuf *b) {
     char tmp[64];
     switch (rn(8)) {
-    case 0: snprintf(tmp, sizeof tmp, "\"2026-%02d-%02dT%02d:%02d:%02dZ\"", 1 + rn(12), 1 + rn(28), rn(24), rn(60),
-                     rn(60)); break;
+    case 0:
+        snprintf(tmp, sizeof tmp, "\"2026-%02d-%02dT%02d:%02d:%02dZ\"", 1 + rn(12), 1 + rn(28), rn(24),
+                 rn(60), rn(60));
+        break;
     case 1: snprintf(tmp, sizeof tmp, "\"2026-11-02T09:15:00.%dZ\"", rn(1000000)); break;
-    case 2: snprintf(tmp, sizeof tmp, "\"2026-11-02T09:15:00%c%02d:%02d\"", rn(2) ? '+' : '-', rn(24), rn(60)); break;
+    case 2:
+        snprintf(tmp, sizeof tmp, "\"2026-11-02T09:15:00%c%02d:%02d\"", rn(2) ? '+' : '-', rn(24), rn(60));
+        break;
     case 3: snprintf(tmp, sizeof tmp, "%d", 1700000000 + rn(100000000)); break;
     case 4: snprintf(tmp, sizeof tmp, "%lld", 1700000000000LL + rn(1000000000)); break;
     case 5: snprintf(tmp, sizeof tmp, "\"%d\"", 1700000000 + rn(1000)); break;
@@ -295,9 +303,9 @@ static void gen_doc(gbuf *b) {
 }
 
 static void mutate(gbuf *b) {
-    static const unsigned char interesting[] = {'"', '\\', '{', '}', '[', ']', ',', ':', '0', '1', '-', '+', 'e',
-                                                '.', 'u', 'n', ' ', 0x00, 0x01, 0x1f, 0x7f, 0x80, 0xbf, 0xc0,
-                                                0xc3, 0xe0, 0xed, 0xf0, 0xf4, 0xf5, 0xff};
+    static const unsigned char interesting[] = {
+        '"', '\\', '{', '}', '[', ']', ',', ':', '0', '1', '-', '+', 'e', '.', 'u', 'n',
+        ' ', 0x00, 0x01, 0x1f, 0x7f, 0x80, 0xbf, 0xc0, 0xc3, 0xe0, 0xed, 0xf0, 0xf4, 0xf5, 0xff};
     int nmut = 1 + rn(3);
     for (int m = 0; m < nmut && b->n > 0; m++) {
         size_t at = (size_t)rn((int)b->n);
@@ -384,7 +392,10 @@ static int utf8_ok(const unsigned char *s, size_t avail) {
     return n;
 }
 
-enum { L_WS = 1, L_CTRL = 2, L_NUMSYN = 4, L_BOM = 8, L_UTF8 = 16, L_RANGE = 32, L_DEPTH = 64, L_LONGNUM = 128, L_HEX = 256 };
+enum {
+    L_WS = 1, L_CTRL = 2, L_NUMSYN = 4, L_BOM = 8, L_UTF8 = 16, L_RANGE = 32, L_DEPTH = 64, L_LONGNUM = 128,
+    L_HEX = 256
+};
 
 /* Lex a text the way cJSON does (only meaningful for texts cJSON accepted, or
  * texts we accepted for L_LONGNUM) and report which leniencies it relies on. */
@@ -520,9 +531,10 @@ static int compare_value(const pw_value *v, const cJSON *it, char *why, size_t w
     if (v->num != cJSON_GetArraySize(it))
         return fail(why, wn, "RAW members %g != %d", v->num, cJSON_GetArraySize(it));
     cJSON *sub = cJSON_ParseWithLength(v->str, v->len);
-    int ok = sub && (cJSON_IsObject(sub) == cJSON_IsObject(it)) && cJSON_GetArraySize(sub) == cJSON_GetArraySize(it);
+    int obj = cJSON_IsObject(it);
+    int ok = sub && cJSON_IsObject(sub) == obj && cJSON_GetArraySize(sub) == cJSON_GetArraySize(it);
     cJSON_Delete(sub);
-    if (!ok || v->str[0] != (cJSON_IsObject(it) ? '{' : '[') || v->str[v->len - 1] != (cJSON_IsObject(it) ? '}' : ']'))
+    if (!ok || v->str[0] != (obj ? '{' : '[') || v->str[v->len - 1] != (obj ? '}' : ']'))
         return fail(why, wn, "RAW text '%.*s' is not the member", (int)v->len, v->str);
     return 0;
 }
@@ -634,7 +646,8 @@ static int check_text(const char *text, size_t n, stats *st, char *why, size_t w
     if (json_level(ours)) {
         int l = cjson_leniencies((const unsigned char *)t, n);
         int explained = (ours == PW_EV_NOT_JSON && (l & (L_WS | L_CTRL | L_NUMSYN | L_BOM | L_HEX))) ||
-                        (ours == PW_EV_BAD_UTF8 && (l & L_UTF8)) || (ours == PW_EV_BAD_NUMBER && (l & L_RANGE)) ||
+                        (ours == PW_EV_BAD_UTF8 && (l & L_UTF8)) ||
+                        (ours == PW_EV_BAD_NUMBER && (l & L_RANGE)) ||
                         (ours == PW_EV_TOO_DEEP && (l & L_DEPTH));
         if (explained) st->lenient_skips++;
         else rc = fail(why, wn, "cJSON accepts, we say %s (leniencies 0x%x)", pw_ev_err_name(ours), l);
@@ -653,7 +666,8 @@ static int check_text(const char *text, size_t n, stats *st, char *why, size_t w
     }
     if (!cJSON_IsObject(root)) {
         st->not_object++;
-        if (ours != PW_EV_NOT_OBJECT) rc = fail(why, wn, "top level not an object, we say %s", pw_ev_err_name(ours));
+        if (ours != PW_EV_NOT_OBJECT)
+            rc = fail(why, wn, "top level not an object, we say %s", pw_ev_err_name(ours));
         goto done;
     }
     if (ours == PW_EV_NOT_OBJECT) {
@@ -663,7 +677,8 @@ static int check_text(const char *text, size_t n, stats *st, char *why, size_t w
     int64_t ms = 0;
     pw_ev_err want = expected_event(root, &ms);
     if (ours != want) {
-        rc = fail(why, wn, "event verdict %s, cJSON tree says %s", pw_ev_err_name(ours), pw_ev_err_name(want));
+        rc = fail(why, wn, "event verdict %s, cJSON tree says %s", pw_ev_err_name(ours),
+                  pw_ev_err_name(want));
         goto done;
     }
     if (ours != PW_EV_OK) {
@@ -744,8 +759,8 @@ Test(event_diff, random_documents_agree_with_cjson) {
     cr_expect(st.ok_events >= NDOCS / 3, "ok events %d", st.ok_events);
     cr_expect(st.values_compared >= 50 * (NDOCS / 3), "values compared %d", st.values_compared);
     cr_expect(st.both_reject >= NDOCS / 2, "both reject %d", st.both_reject);
-    cr_expect(st.event_errors >= 100 && st.not_object >= 100, "event errors %d, not_object %d", st.event_errors,
-              st.not_object);
+    cr_expect(st.event_errors >= 100 && st.not_object >= 100, "event errors %d, not_object %d",
+              st.event_errors, st.not_object);
     cr_expect(st.lenient_skips <= st.docs / 5, "too many skips: %d", st.lenient_skips);
 }
 

@@ -570,6 +570,41 @@ Test(gen, incident_table) {
     }
 }
 
+#ifdef PW_SOURCE_DIR
+#include <dirent.h>
+
+/* Each incident names the example rule that catches it; that rule must exist in rules/. */
+Test(gen, incident_descriptions_name_existing_rules) {
+    pw_buf all;
+    pw_buf_init(&all);
+    DIR *d = opendir(PW_SOURCE_DIR "/rules");
+    cr_assert_not_null(d);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strstr(de->d_name, ".yaml")) continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/rules/%s", PW_SOURCE_DIR, de->d_name);
+        FILE *f = fopen(path, "r");
+        cr_assert_not_null(f);
+        char tmp[4096];
+        size_t n;
+        while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) pw_buf_append(&all, tmp, n);
+        fclose(f);
+    }
+    closedir(d);
+    size_t n;
+    const pw_gen_incident *t = pw_gen_incidents(&n);
+    for (size_t i = 0; i < n; i++) {
+        const char *r = strstr(t[i].description, "rule ");
+        cr_assert_not_null(r, "%s: description should name its rule", t[i].name);
+        char want[128];
+        snprintf(want, sizeof want, "- name: %s\n", r + 5);
+        cr_expect(all.data && strstr(all.data, want), "%s: no rule '%s' in rules/", t[i].name, r + 5);
+    }
+    pw_buf_free(&all);
+}
+#endif
+
 /* ----------------------------------------------------- scale and memory */
 
 Test(gen, volume_scales_with_leads_per_day) {
@@ -663,7 +698,7 @@ static const argv_row must_reject[] = {
     {{"--start", "9999-12-30T00:00:00Z", "--days", "28"}},
 };
 
-Test(cmd_gen, bad_arguments_exit_2) {
+Test(cmd_gen, bad_arguments_exit_2, .timeout = 30) {
     for (size_t i = 0; i < sizeof must_reject / sizeof must_reject[0]; i++) {
         int rc = gen_cmd(must_reject[i].args, NULL);
         cr_expect_eq(rc, 2, "args '%s %s' should be a usage error, got %d", must_reject[i].args[0],
@@ -691,7 +726,7 @@ static char *slurp(const char *path, size_t *len) {
 }
 
 /* The command writes exactly the library's events, one per line, to stdout or --out. */
-Test(cmd_gen, output_is_the_generators_events) {
+Test(cmd_gen, output_is_the_generators_events, .timeout = 30) {
     char path[] = "/tmp/pw_test_gen_XXXXXX";
     int fd = mkstemp(path);
     cr_assert_geq(fd, 0);
