@@ -27,6 +27,10 @@ void pw_log_setup(pw_log_level min, int json) {
     g_json = json;
 }
 
+pw_log_level pw_log_level_from_syslog(int level) {
+    return level <= 3 ? PW_LOG_ERROR : level == 4 ? PW_LOG_WARN : level <= 6 ? PW_LOG_INFO : PW_LOG_DEBUG;
+}
+
 int pw_log_level_parse(const char *s) {
     for (int i = 0; i < 4; i++)
         if (!strcmp(s, names[i])) return i;

@@ -15,6 +15,8 @@
 typedef enum pw_log_level { PW_LOG_DEBUG = 0, PW_LOG_INFO, PW_LOG_WARN, PW_LOG_ERROR } pw_log_level;
 
 void pw_log_setup(pw_log_level min, int json);
+/* Map a syslog level (0 emerg .. 7 debug; librdkafka uses these) to ours. */
+pw_log_level pw_log_level_from_syslog(int level);
 /* Parse "debug|info|warn|error"; -1 if unknown. */
 int pw_log_level_parse(const char *s);
 void pw_log(pw_log_level lvl, const char *module, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

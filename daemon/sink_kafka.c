@@ -84,11 +84,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 /* librdkafka's log lines (any of its threads). */
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     pw_sink *s = rd_kafka_opaque(rk);
-    pw_log_level l = level <= 3   ? PW_LOG_ERROR
-                     : level == 4 ? PW_LOG_WARN
-                     : level <= 6 ? PW_LOG_INFO
-                                  : PW_LOG_DEBUG;
-    pw_log(l, "sink", "kafka %s: librdkafka %s: %s", s ? s->conf.name : "?", fac, buf);
+    pw_log(pw_log_level_from_syslog(level), "sink", "kafka %s: librdkafka %s: %s", s ? s->conf.name : "?", fac, buf);
 }
 
 /* Error events (served by rd_kafka_poll on the sink thread). Without this

@@ -114,6 +114,18 @@ static void dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
 }
 
+/* librdkafka's own log lines and error events, through our log (any librdkafka thread). */
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    pw_log(pw_log_level_from_syslog(level), "kafka", "%s %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    (void)opaque;
+    /* transient errors (broker down, resolve failures) are already in the log lines above */
+    if (err == RD_KAFKA_RESP_ERR__FATAL) pw_error("kafka", "%s: fatal: %s", rd_kafka_name(rk), reason);
+    else pw_debug("kafka", "%s: %s: %s", rd_kafka_name(rk), rd_kafka_err2name(err), reason);
+}
+
 static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errbuf, size_t errlen) {
     char e[256];
     if (rd_kafka_conf_set(conf, k, v, e, sizeof e) != RD_KAFKA_CONF_OK) {
@@ -142,6 +154,8 @@ pw_source *pw_source_new(const pw_source_conf *c, char *errbuf, size_t errlen) {
     for (int i = 0; i < c->nprops; i++)
         if (set(conf, c->props[i].key, c->props[i].val, errbuf, errlen)) goto fail_conf;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, s);
     if (c->dlq_topic) {
         /* consumer-only properties do not apply to the producer: start from a clean conf */
@@ -157,6 +171,8 @@ pw_source *pw_source_new(const pw_source_conf *c, char *errbuf, size_t errlen) {
                 if (set(pc, c->props[i].key, c->props[i].val, errbuf, errlen)) { rd_kafka_conf_destroy(pc); goto fail_conf; }
         }
         rd_kafka_conf_set_dr_msg_cb(pc, dlq_dr_cb);
+        rd_kafka_conf_set_log_cb(pc, on_log);
+        rd_kafka_conf_set_error_cb(pc, on_error);
         rd_kafka_conf_set_opaque(pc, s);
         s->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errbuf, errlen);
         if (!s->dlq) { rd_kafka_conf_destroy(pc); goto fail_conf; }
