@@ -130,8 +130,7 @@ static void conf_copy(pw_sink_conf *d, const pw_sink_conf *c) {
     if (d->resend_ms == 0) d->resend_ms = 60000;
 }
 
-static void problem(pw_buf *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(pw_buf *err, const char *fmt, ...) {
+void pw_sink_problem(pw_buf *err, const char *fmt, ...) {
     if (err->len) pw_buf_puts(err, "; ");
     va_list ap;
     va_start(ap, fmt);
@@ -146,18 +145,18 @@ static void problem(pw_buf *err, const char *fmt, ...) {
 #define BACKOFF_LIMIT PW_MS_PER_H
 
 static void check_generic(const pw_sink_conf *c, pw_buf *err) {
-    if (!c->name || !c->name[0]) problem(err, "a sink needs a name");
+    if (!c->name || !c->name[0]) pw_sink_problem(err, "a sink needs a name");
     if (c->timeout_ms < 0 || c->timeout_ms > TIMEOUT_LIMIT)
-        problem(err, "timeout must be between 1ms and 10m");
+        pw_sink_problem(err, "timeout must be between 1ms and 10m");
     if (c->retries < 0 || c->retries > RETRIES_LIMIT)
-        problem(err, "retries must be between 0 and %d", RETRIES_LIMIT);
+        pw_sink_problem(err, "retries must be between 0 and %d", RETRIES_LIMIT);
     if (c->backoff_ms < 0 || c->backoff_ms > BACKOFF_LIMIT)
-        problem(err, "backoff must be between 1ms and 1h");
+        pw_sink_problem(err, "backoff must be between 1ms and 1h");
     if (c->backoff_max_ms < 0 || c->backoff_max_ms > BACKOFF_LIMIT)
-        problem(err, "backoff_max must be between 1ms and 1h");
-    else if (c->backoff_max_ms < c->backoff_ms) problem(err, "backoff_max must be at least backoff");
-    if (c->queue_max > QUEUE_MAX_LIMIT) problem(err, "queue must be between 1 and %u", QUEUE_MAX_LIMIT);
-    if (c->resend_ms < 0) problem(err, "resend must be more than 0");
+        pw_sink_problem(err, "backoff_max must be between 1ms and 1h");
+    else if (c->backoff_max_ms < c->backoff_ms) pw_sink_problem(err, "backoff_max must be at least backoff");
+    if (c->queue_max > QUEUE_MAX_LIMIT) pw_sink_problem(err, "queue must be between 1 and %u", QUEUE_MAX_LIMIT);
+    if (c->resend_ms < 0) pw_sink_problem(err, "resend must be more than 0");
 }
 
 static int cond_init_mono(pthread_cond_t *cv) {
@@ -200,7 +199,7 @@ pw_sink *pw_sink_new(const pw_sink_conf *conf, char *errbuf, size_t errlen) {
     pw_buf_init(&err);
     check_generic(&s->conf, &err);
     /* the kind's checks run even after a generic problem, to report everything at once */
-    if (ops->init(s, &err) < 0 && !err.len) problem(&err, "invalid settings");
+    if (ops->init(s, &err) < 0 && !err.len) pw_sink_problem(&err, "invalid settings");
     if (err.len) {
         snprintf(errbuf, errlen, "%s", err.data);
         pw_buf_free(&err);

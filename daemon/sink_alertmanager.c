@@ -63,14 +63,6 @@ typedef struct am_sink {
     int64_t next_resend;     /* monotonic ms; 0 = not scheduled */
 } am_sink;
 
-static void problem(pw_buf *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(pw_buf *err, const char *fmt, ...) {
-    if (err->len) pw_buf_puts(err, "; ");
-    va_list ap;
-    va_start(ap, fmt);
-    pw_buf_vprintf(err, fmt, ap);
-    va_end(ap);
-}
 
 /* ---------- the firing table ---------- */
 
@@ -317,7 +309,7 @@ static int am_init(pw_sink *s, pw_buf *err) {
     int bad = 0;
     if (s->conf.generator_url &&
         strncmp(s->conf.generator_url, "http://", 7) && strncmp(s->conf.generator_url, "https://", 8)) {
-        problem(err, "generator_url must start with http:// or https://");
+        pw_sink_problem(err, "generator_url must start with http:// or https://");
         bad = 1;
     }
     char *ep = endpoint_of(s->conf.url); /* NULL: the URL is bad, and pw_sink_http_new says why */

@@ -101,6 +101,9 @@ struct pw_sink {
     uint64_t rng;                 /* backoff jitter */
 };
 
+/* Append "; "-separated problem text to err (settings validation in init). */
+void pw_sink_problem(pw_buf *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Counters (any thread). */
 static inline void pw_sink_count_sent(pw_sink *s, uint64_t n) {
     if (!atomic_load(&s->finished)) atomic_fetch_add(&s->sent, n);

@@ -44,14 +44,6 @@ typedef struct kafka_sink {
     rd_kafka_t *rk;
 } kafka_sink;
 
-static void problem(pw_buf *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(pw_buf *err, const char *fmt, ...) {
-    if (err->len) pw_buf_puts(err, "; ");
-    va_list ap;
-    va_start(ap, fmt);
-    pw_buf_vprintf(err, fmt, ap);
-    va_end(ap);
-}
 
 static int valid_topic(const char *t) {
     size_t n = t ? strlen(t) : 0;
@@ -106,12 +98,12 @@ static int kafka_init(pw_sink *s, pw_buf *err) {
     if (!k) return -1;
     s->impl = k;
     int bad = 0;
-    if (!s->conf.brokers || !s->conf.brokers[0]) { problem(err, "brokers are required"); bad = 1; }
+    if (!s->conf.brokers || !s->conf.brokers[0]) { pw_sink_problem(err, "brokers are required"); bad = 1; }
     if (!s->conf.topic || !s->conf.topic[0]) {
-        problem(err, "a topic is required");
+        pw_sink_problem(err, "a topic is required");
         bad = 1;
     } else if (!valid_topic(s->conf.topic)) {
-        problem(err, "topic '%s' is not a valid Kafka topic name (letters, digits, '.', '_', '-'; "
+        pw_sink_problem(err, "topic '%s' is not a valid Kafka topic name (letters, digits, '.', '_', '-'; "
                 "at most 249)", printable(s->conf.topic) ? s->conf.topic : "?");
         bad = 1;
     }
@@ -128,9 +120,9 @@ static int kafka_init(pw_sink *s, pw_buf *err) {
         if (r == RD_KAFKA_CONF_OK) continue;
         bad = 1;
         const char *shown = printable(key) ? key : "?";
-        if (r == RD_KAFKA_CONF_UNKNOWN) problem(err, "property '%s': unknown to librdkafka", shown);
+        if (r == RD_KAFKA_CONF_UNKNOWN) pw_sink_problem(err, "property '%s': unknown to librdkafka", shown);
         else
-            problem(err, "property '%s': invalid value (not shown; see librdkafka's CONFIGURATION.md)",
+            pw_sink_problem(err, "property '%s': invalid value (not shown; see librdkafka's CONFIGURATION.md)",
                     shown);
     }
     memset(es, 0, sizeof es); /* may quote a value */

@@ -63,14 +63,6 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_OK;
 static void curl_init_once(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-static void problem(pw_buf *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(pw_buf *err, const char *fmt, ...) {
-    if (err->len) pw_buf_puts(err, "; ");
-    va_list ap;
-    va_start(ap, fmt);
-    pw_buf_vprintf(err, fmt, ap);
-    va_end(ap);
-}
 
 static void add_secret(pw_sink_http *h, const char *s) {
     if (!s || strlen(s) < MIN_SECRET) return;
@@ -133,16 +125,16 @@ static int parse_url(pw_sink_http *h, const char *url, pw_buf *err) {
     char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *part = NULL;
     int rc = -1;
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
-        problem(err, "url is not a valid http:// or https:// URL");
+        pw_sink_problem(err, "url is not a valid http:// or https:// URL");
         goto out;
     }
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         (strcasecmp(scheme, "http") && strcasecmp(scheme, "https"))) {
-        problem(err, "url must start with http:// or https://");
+        pw_sink_problem(err, "url must start with http:// or https://");
         goto out;
     }
     if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0]) {
-        problem(err, "url has no host");
+        pw_sink_problem(err, "url has no host");
         goto out;
     }
     curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
@@ -178,14 +170,14 @@ out:
 
 pw_sink_http *pw_sink_http_new(const char *url, const pw_kv *headers, int nheaders, pw_buf *err) {
     pthread_once(&curl_once, curl_init_once);
-    if (curl_init_rc != CURLE_OK) { problem(err, "cannot initialise libcurl"); return NULL; }
+    if (curl_init_rc != CURLE_OK) { pw_sink_problem(err, "cannot initialise libcurl"); return NULL; }
     pw_sink_http *h = calloc(1, sizeof *h);
     if (!h) return NULL;
     int bad = 1;
-    if (!url || !url[0]) problem(err, "a url is required");
+    if (!url || !url[0]) pw_sink_problem(err, "a url is required");
     else bad = parse_url(h, url, err) < 0;
     int has_ct = 0;
-    if (nheaders > MAX_HEADERS) { problem(err, "too many headers (at most %d)", MAX_HEADERS); bad = 1; }
+    if (nheaders > MAX_HEADERS) { pw_sink_problem(err, "too many headers (at most %d)", MAX_HEADERS); bad = 1; }
     for (int i = 0; i < nheaders && i < MAX_HEADERS; i++) {
         const char *k = headers[i].key, *v = headers[i].val ? headers[i].val : "";
         if (!valid_header_name(k)) {
@@ -194,14 +186,14 @@ pw_sink_http *pw_sink_http_new(const char *url, const pw_kv *headers, int nheade
             for (const char *c = k; c && *c; c++)
                 if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f) printable = 0;
             if (printable && strlen(k) < 64)
-                problem(err, "header '%s': not a valid header name (letters, digits and "
+                pw_sink_problem(err, "header '%s': not a valid header name (letters, digits and "
                         "!#$%%&'*+-.^_`|~)", k);
-            else problem(err, "header #%d: not a valid header name", i + 1);
+            else pw_sink_problem(err, "header #%d: not a valid header name", i + 1);
             bad = 1;
             continue;
         }
         if (strpbrk(v, "\r\n")) {
-            problem(err, "header '%s': the value must not contain line breaks", k);
+            pw_sink_problem(err, "header '%s': the value must not contain line breaks", k);
             bad = 1;
             continue;
         }
@@ -235,7 +227,7 @@ pw_sink_http *pw_sink_http_new(const char *url, const pw_kv *headers, int nheade
     h->multi = curl_multi_init();
     h->easy = curl_easy_init();
     if (!h->url || !h->multi || !h->easy) {
-        problem(err, "cannot create an HTTP client (out of memory)");
+        pw_sink_problem(err, "cannot create an HTTP client (out of memory)");
         pw_sink_http_destroy(h);
         return NULL;
     }
@@ -382,7 +374,7 @@ static int webhook_init(pw_sink *s, pw_buf *err) {
         size_t off = 0;
         char msg[256] = "";
         if (pw_template_check_body(s->conf.body, &off, msg, sizeof msg) < 0) {
-            problem(err, "body template, at byte %zu: %s", off + 1, msg[0] ? msg : "invalid");
+            pw_sink_problem(err, "body template, at byte %zu: %s", off + 1, msg[0] ? msg : "invalid");
             return -1;
         }
     }
