@@ -2,8 +2,8 @@
  *
  * Design: a flat array of formatted strings, in the order the loader found
  * them (loaders walk files top to bottom, so this is also line order).
- * Suggestions use Levenshtein distance, accepted when at most a third of the
- * word (and at least 1, at most 3) edits away.
+ * Suggestions use edit distance (a swap of two adjacent letters is one edit),
+ * accepted when at most a third of the word (and at least 1, at most 3) edits away.
  */
 #include "diag.h"
 
@@ -61,25 +61,25 @@ void pw_diag_print(const pw_diag *d, FILE *out) {
     if (d->dropped) fprintf(out, "(%d more problems not shown)\n", d->dropped);
 }
 
+/* Edit distance with adjacent transpositions counted as one edit (optimal string alignment), so the
+ * commonest typos ("feild", "kafak") are one edit away. Words longer than 64 bytes get no suggestion. */
 static int lev(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 64 || lb > 64) return 99;
-    int row[65];
-    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        int prev = row[0];
-        row[0] = (int)i;
+    int d[65][65];
+    for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
-            int cur = row[j];
             int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            int m = prev + cost;
-            if (row[j] + 1 < m) m = row[j] + 1;
-            if (row[j - 1] + 1 < m) m = row[j - 1] + 1;
-            row[j] = m;
-            prev = cur;
+            int m = d[i - 1][j - 1] + cost;
+            if (d[i - 1][j] + 1 < m) m = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < m) m = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < m)
+                m = d[i - 2][j - 2] + 1;
+            d[i][j] = m;
         }
-    }
-    return row[lb];
+    return d[la][lb];
 }
 
 const char *pw_diag_suggest(const char *word, const char *const *candidates) {

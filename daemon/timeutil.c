@@ -11,6 +11,10 @@
 #include <string.h>
 #include <time.h>
 
+/* 0000-01-01 and 10000-01-01 in ms: accepted event times are in [PW_MIN_MS, PW_MAX_MS) */
+#define PW_MIN_MS (-62167219200000LL)
+#define PW_MAX_MS (253402300800000LL)
+
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
     y -= m <= 2;
     const int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -90,13 +94,12 @@ int pw_time_parse_rfc3339(const char *s, size_t len, int64_t *out_ms) {
     int64_t days = days_from_civil(Y, (unsigned)M, (unsigned)D);
     int64_t t = ((days * 24 + h) * 60 + mi) * 60 + sec;
     t -= off_min * 60;
-    *out_ms = t * 1000 + ms;
+    int64_t out = t * 1000 + ms;
+    /* the range applies to the UTC instant: 9999-12-31T23:59:59-10:00 is in year 10000 */
+    if (out < PW_MIN_MS || out >= PW_MAX_MS) return -1;
+    *out_ms = out;
     return 0;
 }
-
-/* 0000-01-01 and 10000-01-01 in ms */
-#define PW_MIN_MS (-62167219200000LL)
-#define PW_MAX_MS (253402300800000LL)
 
 int pw_time_from_number(double v, int64_t *out_ms) {
     if (!isfinite(v)) return -1;

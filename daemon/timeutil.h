@@ -20,7 +20,8 @@
 
 /* Parse an RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM);
  * 't'/' ' accepted for 'T', 'z' for 'Z'. Fractions below 1 ms are truncated.
- * Years 0000..9999. Returns 0 and *out_ms on success, -1 if malformed. */
+ * The UTC instant must be in years 0000..9999 (after applying the offset).
+ * Returns 0 and *out_ms on success, -1 if malformed or out of range. */
 int pw_time_parse_rfc3339(const char *s, size_t len, int64_t *out_ms);
 
 /* Epoch number as sent in events: >= 1e11 means milliseconds, else seconds

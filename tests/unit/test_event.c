@@ -343,6 +343,10 @@ static const drow doc_rows[] = {
     {"{\"type\":\"t\",\"ts\":-1e300}", 0, PW_EV_BAD_TIME},
     {"{\"type\":\"t\",\"ts\":\"0000-01-01T00:00:00Z\"}", 0, PW_EV_OK},
     {"{\"type\":\"t\",\"ts\":\"9999-12-31T23:59:59.999Z\"}", 0, PW_EV_OK},
+    /* the year range applies to the UTC instant, after the offset (found by fuzzing) */
+    {"{\"type\":\"t\",\"ts\":\"9999-12-31T23:59:59-10:41\"}", 0, PW_EV_BAD_TIME},
+    {"{\"type\":\"t\",\"ts\":\"0000-01-01T00:00:00+01:00\"}", 0, PW_EV_BAD_TIME},
+    {"{\"type\":\"t\",\"ts\":\"9999-12-31T23:59:59+10:41\"}", 0, PW_EV_OK},
     /* precedence: JSON-level, then type, then time */
     {"{\"type\":1,\"ts\":\"bad\",\"x\":1e400}", 0, PW_EV_BAD_NUMBER},
     {"{\"type\":1,\"ts\":\"bad\",\"x\":\"\\udc00\"}", 0, PW_EV_BAD_UTF8},
