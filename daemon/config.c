@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "template.h"
 #include "timeutil.h"
 #include "yamlnode.h"
 
@@ -66,6 +67,29 @@ const pw_config_key pw_config_keys[] = {
     {"log.level", "string", "info", "`debug`, `info`, `warn` or `error`."},
     {"log.format", "string", "text", "`text` or `json` (one JSON object per line)."},
     {"shutdown_timeout", "duration", "5s", "On SIGTERM, how long sinks may flush before exit."},
+    {"http.listen", "string", "127.0.0.1:9464", "Address of the HTTP endpoints and status page (`host:port`, "
+                                                "`[v6]:port`); without an `http:` section there is no HTTP."},
+    {"http.reload_token_env", "string", "none", "Name of an environment variable holding a bearer token that "
+                                                "`POST /-/reload` requires."},
+    {"http.max_request_bytes", "integer", "16384", "Largest request (headers and body) accepted."},
+    {"http.max_connections", "integer", "32", "Concurrent HTTP connections."},
+    {"http.timeout", "duration", "10s", "Idle HTTP connections are closed after this."},
+    {"http.api_max_series", "integer", "500", "Series per metric in `/api/v1/metrics` and the status page."},
+    {"http.api_max_buckets", "integer", "60", "Recent buckets per series in `/api/v1/metrics`."},
+    {"http.snapshot_max_age", "duration", "0", "`/readyz` fails when the last snapshot is older (0: no check)."},
+    {"redis", "mapping", "none (no snapshots)", "Snapshots of all state to Redis; see Snapshots."},
+    {"redis.address", "string", "", "`host:port` or a unix socket path (required in `redis:`). No TLS: see "
+                                    "Snapshots."},
+    {"redis.database", "integer", "0", "Database number (`SELECT`)."},
+    {"redis.username", "string", "none", "ACL user (`AUTH user password`); use `${ENV}`."},
+    {"redis.password", "string", "none", "Password; use `${ENV}`, never a literal in the file."},
+    {"redis.key_prefix", "string", "pipewatch:", "Prefix of every key pipewatch writes."},
+    {"redis.interval", "duration", "10s", "Time between snapshots (100ms .. 1h)."},
+    {"redis.connect_timeout", "duration", "2s", "Connecting to Redis."},
+    {"redis.command_timeout", "duration", "5s", "Per Redis command (a large snapshot is sent in 64 MiB "
+                                                "values)."},
+    {"redis.pause_after", "duration", "0", "Pause consumption when no snapshot succeeded for this long "
+                                           "(0: never pause); resume after the next success."},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -228,11 +252,23 @@ static void load_kafka(loader *L, pw_config *c, yaml_node_t *n, yaml_node_t *key
     yaml_node_t *v[K__KAFKA];
     if (pw_yget_map(L->d, n, "a mapping") < 0) return;
     pw_ymap_check(L->d, n, "kafka", kafka_keys, NULL, v);
-    if (v[K_BROKERS]) get_str(L, v[K_BROKERS], "a broker list like host:9092", &c->brokers);
-    else pw_diag_error(L->diag, pw_yloc(L->d, key), "kafka needs 'brokers' (host:port[,host:port...])");
-    if (v[K_TOPICS]) get_str_list(L, v[K_TOPICS], "a topic name", &c->topics, &c->ntopics, 0);
-    else pw_diag_error(L->diag, pw_yloc(L->d, key), "kafka needs 'topics' (a list of topic names)");
-    if (v[K_GROUP]) get_str(L, v[K_GROUP], "a consumer group id", &c->group);
+    if (v[K_BROKERS]) {
+        if (get_str(L, v[K_BROKERS], "a broker list like host:9092", &c->brokers) == 0 && !c->brokers[0])
+            pw_diag_error(L->diag, pw_yloc(L->d, v[K_BROKERS]), "brokers is empty (expected host:port[,host:port...])");
+    } else {
+        pw_diag_error(L->diag, pw_yloc(L->d, key), "kafka needs 'brokers' (host:port[,host:port...])");
+    }
+    if (v[K_TOPICS]) {
+        if (get_str_list(L, v[K_TOPICS], "a topic name", &c->topics, &c->ntopics, 0) == 0) {
+            if (!c->ntopics) pw_diag_error(L->diag, pw_yloc(L->d, v[K_TOPICS]), "topics is empty (expected topic names)");
+            for (int i = 0; i < c->ntopics; i++)
+                if (!c->topics[i][0]) pw_diag_error(L->diag, pw_yloc(L->d, v[K_TOPICS]), "a topic name is empty");
+        }
+    } else {
+        pw_diag_error(L->diag, pw_yloc(L->d, key), "kafka needs 'topics' (a list of topic names)");
+    }
+    if (v[K_GROUP] && get_str(L, v[K_GROUP], "a consumer group id", &c->group) == 0 && !c->group[0])
+        pw_diag_error(L->diag, pw_yloc(L->d, v[K_GROUP]), "group is empty (expected a consumer group id)");
     if (v[K_ASSIGN]) {
         static const char *const a[] = {"range", "roundrobin", NULL};
         int i;
@@ -331,7 +367,12 @@ static void load_sink(loader *L, pw_config *c, yaml_node_t *n, pw_sink_conf *s) 
         pw_diag_error(L->diag, pw_yloc(L->d, n), "a %s sink needs a 'url'", kinds[kind]);
     }
     if (v[S_HEADERS]) get_kv(L, v[S_HEADERS], "headers", &s->headers, &s->nheaders);
-    if (v[S_BODY]) get_str(L, v[S_BODY], "a body template", &s->body);
+    if (v[S_BODY] && get_str(L, v[S_BODY], "a body template", &s->body) == 0) {
+        size_t off = 0;
+        char msg[256];
+        if (pw_template_check_body(s->body, &off, msg, sizeof msg) < 0)
+            pw_diag_error(L->diag, pw_yloc_in(L->d, v[S_BODY], off), "%s", msg);
+    }
     if (v[S_TIMEOUT]) pw_yget_duration(L->d, v[S_TIMEOUT], "a duration like 5s", &s->timeout_ms);
     if (v[S_RETRIES]) {
         int64_t x;
@@ -385,9 +426,82 @@ static void load_log(loader *L, pw_config *c, yaml_node_t *n) {
     if (v[L_FORMAT]) get_enum(L, v[L_FORMAT], "log format", formats, &c->log_json);
 }
 
-enum { T_KAFKA, T_EVENTS, T_CLOCK, T_EVAL, T_RULES, T_ENGINE, T_SINKS, T_LOG, T_SHUTDOWN, T__N };
+enum { R_ADDR, R_DB, R_USER, R_PASS, R_PREFIX, R_INTERVAL, R_CONNECT, R_COMMAND, R_PAUSE, R__N };
+static const char *const redis_keys[] = {"address", "database", "username", "password", "key_prefix", "interval",
+                                         "connect_timeout", "command_timeout", "pause_after", NULL};
+
+static int is_loopback(const char *addr) {
+    return strchr(addr, '/') || !strncmp(addr, "127.", 4) || !strncmp(addr, "localhost:", 10) ||
+           !strncmp(addr, "[::1]:", 6);
+}
+
+static void load_redis(loader *L, pw_config *c, yaml_node_t *n, yaml_node_t *key) {
+    yaml_node_t *v[R__N];
+    if (pw_yget_map(L->d, n, "a mapping") < 0) return;
+    pw_ymap_check(L->d, n, "redis", redis_keys, NULL, v);
+    if (v[R_ADDR]) get_str(L, v[R_ADDR], "host:port or a unix socket path", &c->redis_address);
+    else pw_diag_error(L->diag, pw_yloc(L->d, key), "redis needs 'address' (host:port or a unix socket path)");
+    if (v[R_DB]) {
+        int64_t x;
+        if (pw_yget_int(L->d, v[R_DB], "a database number", 0, 1000000, &x) == 0) c->redis_database = (int)x;
+    }
+    if (v[R_USER]) get_str(L, v[R_USER], "a user name", &c->redis_username);
+    if (v[R_PASS]) get_str(L, v[R_PASS], "a password (use ${ENV})", &c->redis_password);
+    if (v[R_PREFIX] && get_str(L, v[R_PREFIX], "a key prefix", &c->redis_prefix) == 0 &&
+        strpbrk(c->redis_prefix, "*?[]\\ "))
+        pw_diag_error(L->diag, pw_yloc(L->d, v[R_PREFIX]), "key_prefix must not contain *, ?, [, ], \\ or spaces");
+    struct { int k; int64_t *out; int64_t lo, hi; const char *what; } durs[] = {
+        {R_INTERVAL, &c->snapshot_interval_ms, 100, PW_MS_PER_H, "interval must be from 100ms to 1h"},
+        {R_CONNECT, &c->redis_connect_timeout_ms, 1, PW_MS_PER_M, "connect_timeout must be from 1ms to 1m"},
+        {R_COMMAND, &c->redis_command_timeout_ms, 1, 10 * PW_MS_PER_M, "command_timeout must be from 1ms to 10m"},
+        {R_PAUSE, &c->snapshot_pause_after_ms, 0, 100 * PW_MS_PER_D, "pause_after must be from 0 to 100d"},
+    };
+    for (size_t i = 0; i < sizeof durs / sizeof durs[0]; i++) {
+        if (!v[durs[i].k]) continue;
+        if (pw_yget_duration(L->d, v[durs[i].k], "a duration like 10s", durs[i].out) == 0 &&
+            (*durs[i].out < durs[i].lo || *durs[i].out > durs[i].hi))
+            pw_diag_error(L->diag, pw_yloc(L->d, v[durs[i].k]), "%s", durs[i].what);
+    }
+    if (c->redis_password && c->redis_address && !is_loopback(c->redis_address))
+        pw_diag_warn(L->diag, pw_yloc(L->d, v[R_ADDR]),
+                     "redis password would cross the network in clear to %s (no TLS in hiredis 0.14): "
+                     "use a local TLS proxy (see README, Snapshots)", c->redis_address);
+}
+
+enum { H_LISTEN, H_TOKEN, H_MAXREQ, H_MAXCONN, H_TIMEOUT, H_SERIES, H_BUCKETS, H_SNAPAGE, H__N };
+static const char *const http_keys[] = {"listen", "reload_token_env", "max_request_bytes", "max_connections",
+                                        "timeout", "api_max_series", "api_max_buckets", "snapshot_max_age", NULL};
+
+static void load_http(loader *L, pw_config *c, yaml_node_t *n) {
+    yaml_node_t *v[H__N];
+    free(c->http_listen);
+    c->http_listen = strdup("127.0.0.1:9464");
+    if (pw_yis_null(n)) return; /* `http:` alone: the defaults */
+    if (pw_yget_map(L->d, n, "a mapping") < 0) return;
+    pw_ymap_check(L->d, n, "http", http_keys, NULL, v);
+    if (v[H_LISTEN] && get_str(L, v[H_LISTEN], "an address like 127.0.0.1:9464", &c->http_listen) == 0 &&
+        (!strchr(c->http_listen, ':') || !c->http_listen[0]))
+        pw_diag_error(L->diag, pw_yloc(L->d, v[H_LISTEN]), "listen must be host:port (like 127.0.0.1:9464)");
+    if (v[H_TOKEN] && get_str(L, v[H_TOKEN], "an environment variable name", &c->http_reload_token_env) == 0) {
+        const char *t = getenv(c->http_reload_token_env);
+        if (!t || !*t)
+            pw_diag_error(L->diag, pw_yloc(L->d, v[H_TOKEN]), "environment variable '%s' (the reload token) is not "
+                          "set or empty", c->http_reload_token_env);
+    }
+    if (v[H_MAXREQ]) {
+        int64_t x;
+        if (pw_yget_int(L->d, v[H_MAXREQ], "a size in bytes", 1024, 1 << 20, &x) == 0) c->http_max_request_bytes = (size_t)x;
+    }
+    if (v[H_MAXCONN]) get_u32(L, v[H_MAXCONN], "a connection count", 1, 1000, &c->http_max_connections);
+    if (v[H_TIMEOUT]) pw_yget_duration(L->d, v[H_TIMEOUT], "a duration like 10s", &c->http_timeout_ms);
+    if (v[H_SERIES]) get_u32(L, v[H_SERIES], "a series count", 1, 1000000, &c->http_api_max_series);
+    if (v[H_BUCKETS]) get_u32(L, v[H_BUCKETS], "a bucket count", 1, 10000, &c->http_api_max_buckets);
+    if (v[H_SNAPAGE]) pw_yget_duration(L->d, v[H_SNAPAGE], "a duration like 1m", &c->http_snapshot_max_age_ms);
+}
+
+enum { T_KAFKA, T_EVENTS, T_CLOCK, T_EVAL, T_RULES, T_ENGINE, T_SINKS, T_LOG, T_SHUTDOWN, T_REDIS, T_HTTP, T__N };
 static const char *const top_keys[] = {"kafka", "events", "clock", "evaluate_every", "rules", "engine", "sinks",
-                                       "log", "shutdown_timeout", NULL};
+                                       "log", "shutdown_timeout", "redis", "http", NULL};
 
 pw_config *pw_config_load(const char *file, pw_diag *diag) {
     pw_config *c = calloc(1, sizeof *c);
@@ -407,6 +521,10 @@ pw_config *pw_config_load(const char *file, pw_diag *diag) {
     c->distinct_max = 100000;
     c->log_level = PW_LOG_INFO;
     c->shutdown_timeout_ms = 5000;
+    c->redis_prefix = strdup("pipewatch:");
+    c->snapshot_interval_ms = 10000;
+    c->redis_connect_timeout_ms = 2000;
+    c->redis_command_timeout_ms = 5000;
 
     int errors0 = diag->errors;
     pw_ydoc d;
@@ -435,13 +553,19 @@ pw_config *pw_config_load(const char *file, pw_diag *diag) {
                     (c->evaluate_every_ms < 10 || c->evaluate_every_ms > PW_MS_PER_M))
                     pw_diag_error(diag, pw_yloc(&d, v[T_EVAL]), "evaluate_every must be from 10ms to 1m");
             }
-            if (v[T_RULES]) get_str_list(&L, v[T_RULES], "a rule file or directory", &c->rule_paths,
-                                         &c->nrule_paths, 1);
-            else pw_diag_error(diag, top, "missing 'rules' (rule files or directories)");
+            if (v[T_RULES]) {
+                if (get_str_list(&L, v[T_RULES], "a rule file or directory", &c->rule_paths, &c->nrule_paths, 1) == 0 &&
+                    !c->nrule_paths)
+                    pw_diag_error(diag, pw_yloc(&d, v[T_RULES]), "rules is empty (expected rule files or directories)");
+            } else {
+                pw_diag_error(diag, top, "missing 'rules' (rule files or directories)");
+            }
             if (v[T_ENGINE]) load_engine(&L, c, v[T_ENGINE]);
             if (v[T_SINKS]) load_sinks(&L, c, v[T_SINKS]);
             if (v[T_LOG]) load_log(&L, c, v[T_LOG]);
             if (v[T_SHUTDOWN]) pw_yget_duration(&d, v[T_SHUTDOWN], "a duration like 5s", &c->shutdown_timeout_ms);
+            if (v[T_REDIS]) load_redis(&L, c, v[T_REDIS], k[T_REDIS]);
+            if (v[T_HTTP]) load_http(&L, c, v[T_HTTP]);
         }
     }
     pw_ydoc_free(&d);
@@ -480,6 +604,8 @@ void pw_config_destroy(pw_config *c) {
     free(c->assignment);
     free_kv(c->kafka_props, c->nkafka_props);
     free(c->dead_letter_topic);
+    free(c->http_listen);
+    free(c->http_reload_token_env);
     free(c->type_field);
     free(c->time_field);
     free(c->id_field);
@@ -497,6 +623,11 @@ void pw_config_destroy(pw_config *c) {
         free_kv(s->props, s->nprops);
     }
     free(c->sinks);
+    free(c->redis_address);
+    free(c->redis_username);
+    if (c->redis_password) memset(c->redis_password, 0, strlen(c->redis_password));
+    free(c->redis_password);
+    free(c->redis_prefix);
     free(c);
 }
 

@@ -53,6 +53,24 @@ typedef struct pw_config {
     int log_json;
     /* shutdown */
     int64_t shutdown_timeout_ms;/* bounded flush on SIGTERM, default 5000 */
+    /* http: the endpoints and status page (http_listen NULL = no `http:` section, no HTTP) */
+    char *http_listen;          /* "host:port", default 127.0.0.1:9464 */
+    char *http_reload_token_env;/* env var holding the POST /-/reload bearer token; NULL = no token */
+    size_t http_max_request_bytes;
+    uint32_t http_max_connections;
+    int64_t http_timeout_ms;
+    uint32_t http_api_max_series;
+    uint32_t http_api_max_buckets;
+    int64_t http_snapshot_max_age_ms;   /* /readyz fails when the last snapshot is older; 0 = no check */
+    /* redis: snapshots (redis_address NULL = no `redis:` section, no snapshots) */
+    char *redis_address;        /* "host:port" or a unix socket path */
+    int redis_database;
+    char *redis_username, *redis_password; /* NULL = none */
+    char *redis_prefix;         /* default "pipewatch:" */
+    int64_t snapshot_interval_ms;       /* default 10000 */
+    int64_t redis_connect_timeout_ms;   /* default 2000 */
+    int64_t redis_command_timeout_ms;   /* default 5000 */
+    int64_t snapshot_pause_after_ms;    /* 0 = never pause consumption */
 } pw_config;
 
 /* Load and validate. NULL when any error was found (all in diag). */

@@ -164,3 +164,8 @@ uint32_t pw_distinct_size(const pw_distinct *d) { return d->size; }
 uint32_t pw_distinct_max(const pw_distinct *d) { return d->max; }
 
 size_t pw_distinct_bytes(const pw_distinct *d) { return sizeof *d + (size_t)d->cap * sizeof(ent); }
+
+void pw_distinct_foreach(const pw_distinct *d, void (*fn)(uint64_t h, int64_t k, void *ud), void *ud) {
+    for (uint32_t i = 0; i < d->cap; i++)
+        if (d->t[i].k != EMPTY) fn(d->t[i].h, d->t[i].k, ud);
+}

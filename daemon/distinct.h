@@ -44,6 +44,8 @@ void pw_distinct_clear(pw_distinct *d);
 
 uint32_t pw_distinct_size(const pw_distinct *d);
 uint32_t pw_distinct_max(const pw_distinct *d);
+/* Visit every entry (hash, last bucket), in table order (snapshots). */
+void pw_distinct_foreach(const pw_distinct *d, void (*fn)(uint64_t h, int64_t k, void *ud), void *ud);
 /* Heap bytes held, the struct included. */
 size_t pw_distinct_bytes(const pw_distinct *d);
 

@@ -21,6 +21,11 @@
  *   - Stream time T only moves forward. Crossing resolution boundaries runs
  *     the boundary evaluations in time order (ties: metric order) before the
  *     event that moved T is applied.
+ *   - Snapshots: pw_engine_save writes the exact state (raw windows, not
+ *     their values) so that a restored engine continues bit for bit like the
+ *     original; it never advances a window, so it is a pure read of memory
+ *     (safe in a forked child). Each metric's body is length-prefixed, so a
+ *     loader skips changed metrics without parsing them.
  * Limits
  *   - max_series per metric and max_pending per pair metric bound memory;
  *     what does not fit is counted (overflow, pair_expired), never silently.
@@ -33,9 +38,11 @@
 #include "engine.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "snapshot.h"
 #include "timeutil.h"
 #include "window.h"
 
@@ -565,16 +572,23 @@ static void apply_plain(pw_engine *e, int mi, const pw_event *ev) {
     record(e, mi, ev->ts, x, is_key, key);
 }
 
-static void apply_pair_start(pw_engine *e, int mi, const pw_event *ev) {
-    mstate *m = &e->m[mi];
-    const pw_metric_def *d = m->def;
-    if (!passes_where(m, ev)) return;
-    const pw_value *kv = &ev->fields[d->pair_key_slot];
-    if (kv->type == PW_V_NULL) { m->st.unevaluable++; return; }
+/* The pair key of an event that passes `where`: 1 and *key (a hash of its text), else 0 (counted). */
+static int pair_key(mstate *m, const pw_event *ev, uint64_t *key) {
+    if (!passes_where(m, ev)) return 0;
+    const pw_value *kv = &ev->fields[m->def->pair_key_slot];
+    if (kv->type == PW_V_NULL) { m->st.unevaluable++; return 0; }
     const char *ks;
     uint32_t kl;
     pw_value_label(kv, &ks, &kl);
-    uint64_t key = hash_str(ks, kl);
+    *key = hash_str(ks, kl);
+    return 1;
+}
+
+static void apply_pair_start(pw_engine *e, int mi, const pw_event *ev) {
+    mstate *m = &e->m[mi];
+    const pw_metric_def *d = m->def;
+    uint64_t key;
+    if (!pair_key(m, ev, &key)) return;
     pending *old = pend_find(m, key);
     if (old) {
         /* the first start of a key is the one that pairs, unless it is already more than `timeout`
@@ -613,13 +627,9 @@ static void apply_pair_start(pw_engine *e, int mi, const pw_event *ev) {
 static void apply_pair_end(pw_engine *e, int mi, const pw_event *ev) {
     mstate *m = &e->m[mi];
     const pw_metric_def *d = m->def;
-    if (!passes_where(m, ev)) return;
-    const pw_value *kv = &ev->fields[d->pair_key_slot];
-    if (kv->type == PW_V_NULL) { m->st.unevaluable++; return; }
-    const char *ks;
-    uint32_t kl;
-    pw_value_label(kv, &ks, &kl);
-    pending *p = pend_find(m, hash_str(ks, kl));
+    uint64_t key;
+    if (!pair_key(m, ev, &key)) return;
+    pending *p = pend_find(m, key);
     if (!p || p->ts > ev->ts || ev->ts - p->ts > d->pair_timeout_ms) { m->st.pair_unmatched++; return; }
     double dur = (double)(ev->ts - p->ts) / (double)d->unit_ms;
     const char *sp = p->labels;
@@ -940,6 +950,283 @@ void pw_engine_adopt(pw_engine *e, pw_engine *old, void (*report)(const char *me
     pw_engine_destroy(old);
 }
 
+/* ---------- snapshots (format: engine.h, container: snapshot.h) ---------- */
+
+#define SNAP_MAX_NAME 1024u
+#define SNAP_MAX_LABEL (64u << 20) /* events.max_size's upper bound */
+
+static void save_labels_packed(pw_buf *b, const char *p, int n) {
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(p);
+        pw_snap_str(b, p, l);
+        p += l + 1;
+    }
+}
+
+static void save_metric(const pw_engine *e, const mstate *m, pw_buf *b) {
+    const pw_metric_def *d = m->def;
+    pw_snap_u8(b, (uint8_t)d->kind);
+    pw_snap_u8(b, (uint8_t)d->agg);
+    pw_snap_u32(b, (uint32_t)d->nbuckets);
+    pw_snap_u32(b, (uint32_t)d->nby);
+    pw_snap_i64(b, m->next_b);
+    pw_snap_i64(b, m->boundaries);
+    const uint64_t *st = &m->st.events;
+    for (size_t i = 0; i < sizeof m->st / sizeof(uint64_t); i++) pw_snap_u64(b, st[i]);
+    pw_snap_u32(b, (uint32_t)d->nrules);
+    for (int i = 0; i < d->nrules; i++) {
+        const pw_rule_def *r = &e->rs->rules[d->rules[i]];
+        pw_snap_str(b, r->name, strlen(r->name));
+        pw_snap_u64(b, r->def_hash);
+    }
+    pw_snap_u32(b, m->n);
+    for (const series *s = m->head; s; s = s->next) {
+        for (int i = 0; i < s->nlabels; i++) pw_snap_str(b, s->labels[i], strlen(s->labels[i]));
+        pw_snap_i64(b, s->last_ts);
+        if (s->win) pw_window_save(s->win, b);
+        pw_snap_u8(b, s->alerts != NULL);
+        for (int i = 0; s->alerts && i < d->nrules; i++) {
+            pw_snap_u8(b, s->alerts[i].state);
+            pw_snap_i64(b, s->alerts[i].since);
+            pw_snap_i64(b, s->alerts[i].fired_at);
+            pw_snap_i64(b, s->alerts[i].last_notified);
+        }
+    }
+    pw_snap_u32(b, m->pn);
+    for (uint32_t i = 0; i < m->pcap; i++) {
+        const pending *p = &m->pend[i];
+        if (p->ts == INT64_MIN) continue;
+        pw_snap_u64(b, p->key);
+        pw_snap_i64(b, p->ts);
+        if (d->nby) save_labels_packed(b, p->labels, d->nby);
+    }
+}
+
+void pw_engine_save(const pw_engine *e, pw_buf *out) {
+    pw_snap_i64(out, e->T);
+    pw_snap_u64(out, e->seq);
+    pw_snap_u64(out, e->st.events);
+    pw_snap_u64(out, e->st.unmatched);
+    pw_snap_u64(out, e->st.evaluations);
+    pw_snap_u64(out, e->st.notifications);
+    pw_snap_u32(out, (uint32_t)e->rs->nmetrics);
+    for (int i = 0; i < e->rs->nmetrics; i++) {
+        const mstate *m = &e->m[i];
+        uint32_t firing = 0, pend = 0;
+        for (const series *s = m->head; s; s = s->next)
+            for (int k = 0; s->alerts && k < m->def->nrules; k++) {
+                firing += s->alerts[k].state == PW_ALERT_FIRING;
+                pend += s->alerts[k].state == PW_ALERT_PENDING;
+            }
+        pw_snap_str(out, m->def->name, strlen(m->def->name));
+        pw_snap_u64(out, m->def->def_hash);
+        pw_snap_u32(out, m->n);
+        pw_snap_u32(out, m->pn);
+        pw_snap_u32(out, firing);
+        pw_snap_u32(out, pend);
+        size_t hole = pw_snap_hole_u64(out);
+        size_t start = out->len;
+        save_metric(e, m, out);
+        pw_snap_patch_u64(out, hole, out->len - start);
+    }
+}
+
+/* Read nby label strings into e->lab/e->lablen (pointing into the input). */
+static int load_labels(pw_engine *e, pw_snap_r *r, int nby) {
+    for (int i = 0; i < nby; i++) {
+        if (pw_snap_rstr(r, &e->lab[i], &e->lablen[i], SNAP_MAX_LABEL) < 0) return -1;
+        if (memchr(e->lab[i], 0, e->lablen[i])) return pw_snap_fail(r, "label with a NUL byte");
+    }
+    return 0;
+}
+
+static int load_metric(pw_engine *e, int mi, pw_snap_r *r) {
+    mstate *m = &e->m[mi];
+    const pw_metric_def *d = m->def;
+    uint8_t kind = pw_snap_ru8(r), agg = pw_snap_ru8(r);
+    uint32_t nb = pw_snap_ru32(r), nby = pw_snap_ru32(r);
+    if (r->failed) return -1;
+    if (kind != (uint8_t)d->kind || (d->kind != PW_METRIC_RATIO && agg != (uint8_t)d->agg) ||
+        nb != (uint32_t)d->nbuckets || nby != (uint32_t)d->nby)
+        return pw_snap_fail(r, "shape differs from the definition with the same hash");
+    m->next_b = pw_snap_ri64(r);
+    m->boundaries = pw_snap_ri64(r);
+    uint64_t *st = &m->st.events;
+    for (size_t i = 0; i < sizeof m->st / sizeof(uint64_t); i++) st[i] = pw_snap_ru64(r);
+    uint32_t onr = pw_snap_rcount(r, 4 + 8, "rules");
+    if (r->failed) return -1;
+    if (onr > 4096) return pw_snap_fail(r, "%u rules on one metric", onr);
+    int map[4096]; /* saved rule index -> current index on this metric, -1 if gone or changed */
+    for (uint32_t j = 0; j < onr; j++) {
+        const char *name;
+        uint32_t nl;
+        pw_snap_rstr(r, &name, &nl, SNAP_MAX_NAME);
+        uint64_t h = pw_snap_ru64(r);
+        if (r->failed) return -1;
+        map[j] = -1;
+        for (int k = 0; k < d->nrules; k++) {
+            const pw_rule_def *rr = &e->rs->rules[d->rules[k]];
+            if (rr->def_hash == h && strlen(rr->name) == nl && !memcmp(rr->name, name, nl)) { map[j] = k; break; }
+        }
+    }
+    uint32_t ns = pw_snap_rcount(r, 4 * nby + 8 + 1, "series");
+    for (uint32_t j = 0; j < ns && !r->failed; j++) {
+        if (load_labels(e, r, d->nby) < 0) return -1;
+        uint64_t h = hash_labels(e->lab, e->lablen, d->nby);
+        if (series_find(m, h, e->lab, e->lablen)) return pw_snap_fail(r, "duplicate series");
+        series *s = series_create(e, m, h, e->lab, e->lablen);
+        if (!s) return pw_snap_fail(r, "out of memory");
+        s->last_ts = pw_snap_ri64(r);
+        if (s->win) {
+            pw_window_destroy(s->win);
+            s->win = pw_window_load(&m->wspec, r);
+            if (!s->win) return -1;
+        }
+        uint8_t has = pw_snap_ru8(r);
+        if (has > 1) return pw_snap_fail(r, "bad alert flag");
+        if (!has) continue;
+        if ((uint64_t)onr * 25 > r->len - r->off) return pw_snap_fail(r, "truncated alert states");
+        if (d->nrules && !(s->alerts = calloc((size_t)d->nrules, sizeof *s->alerts)))
+            return pw_snap_fail(r, "out of memory");
+        for (uint32_t k = 0; k < onr; k++) {
+            pw_alert a;
+            uint8_t state = pw_snap_ru8(r);
+            a.since = pw_snap_ri64(r);
+            a.fired_at = pw_snap_ri64(r);
+            a.last_notified = pw_snap_ri64(r);
+            if (r->failed) return -1;
+            if (state > PW_ALERT_FIRING) return pw_snap_fail(r, "bad alert state %u", state);
+            a.state = state;
+            if (map[k] < 0 || state == PW_ALERT_INACTIVE) continue;
+            s->alerts[map[k]] = a;
+            s->nactive++;
+            if (state == PW_ALERT_FIRING) e->st.firing++;
+            else e->st.pending++;
+        }
+        if (!s->nactive) { free(s->alerts); s->alerts = NULL; }
+    }
+    uint32_t np = pw_snap_rcount(r, 16 + 4 * nby, "pending starts");
+    for (uint32_t j = 0; j < np && !r->failed; j++) {
+        if (d->kind != PW_METRIC_PAIR) return pw_snap_fail(r, "pending starts on a metric that is not a pair");
+        uint64_t key = pw_snap_ru64(r);
+        int64_t ts = pw_snap_ri64(r);
+        if (load_labels(e, r, d->nby) < 0) return -1;
+        if (ts == INT64_MIN) return pw_snap_fail(r, "bad pending start time");
+        if (pend_find(m, key)) return pw_snap_fail(r, "duplicate pending start");
+        if ((m->pn + 1) * 10 > m->pcap * 7 && pend_grow(m) < 0) return pw_snap_fail(r, "out of memory");
+        char *labels = NULL;
+        if (d->nby) {
+            size_t bytes = 0;
+            for (int i = 0; i < d->nby; i++) bytes += e->lablen[i] + 1;
+            if (!(labels = malloc(bytes))) return pw_snap_fail(r, "out of memory");
+            char *q = labels;
+            for (int i = 0; i < d->nby; i++) {
+                memcpy(q, e->lab[i], e->lablen[i]);
+                q[e->lablen[i]] = 0;
+                q += e->lablen[i] + 1;
+            }
+        }
+        uint32_t mask = m->pcap - 1, i = (uint32_t)key & mask;
+        while (m->pend[i].ts != INT64_MIN) i = (i + 1) & mask;
+        m->pend[i].key = key;
+        m->pend[i].ts = ts;
+        m->pend[i].labels = labels;
+        m->pn++;
+    }
+    if (r->failed) return -1;
+    if (r->off != r->len) return pw_snap_fail(r, "%zu unexpected bytes after the metric", r->len - r->off);
+    m->st.series = m->n;
+    m->st.pending = m->pn;
+    return 0;
+}
+
+int pw_engine_load(pw_engine *e, const void *p, size_t len, void (*report)(const char *metric, int kept, void *ud),
+                   void *ud, char *err, size_t errlen) {
+    pw_snap_r r;
+    pw_snap_r_init(&r, p, len);
+    e->T = pw_snap_ri64(&r);
+    e->seq = pw_snap_ru64(&r);
+    e->st.events = pw_snap_ru64(&r);
+    e->st.unmatched = pw_snap_ru64(&r);
+    e->st.evaluations = pw_snap_ru64(&r);
+    e->st.notifications = pw_snap_ru64(&r);
+    uint32_t nm = pw_snap_rcount(&r, 4 + 8 + 16 + 8, "metrics");
+    char *kept = calloc((size_t)e->rs->nmetrics + 1, 1);
+    uint32_t saved_max = e->o.max_series;
+    e->o.max_series = UINT32_MAX; /* restore every saved series, even if the limit was lowered */
+    if (!kept) pw_snap_fail(&r, "out of memory");
+    for (uint32_t j = 0; j < nm && !r.failed; j++) {
+        const char *name;
+        uint32_t nl;
+        pw_snap_rstr(&r, &name, &nl, SNAP_MAX_NAME);
+        uint64_t h = pw_snap_ru64(&r);
+        for (int k = 0; k < 4; k++) (void)pw_snap_ru32(&r);
+        uint64_t blen = pw_snap_ru64(&r);
+        if (r.failed) break;
+        if (blen > r.len - r.off) { pw_snap_fail(&r, "metric section longer than the snapshot"); break; }
+        int mi = -1;
+        for (int i = 0; i < e->rs->nmetrics; i++) {
+            const pw_metric_def *d = &e->rs->metrics[i];
+            if (d->def_hash == h && strlen(d->name) == nl && !memcmp(d->name, name, nl)) { mi = i; break; }
+        }
+        if (mi >= 0 && kept[mi]) { pw_snap_fail(&r, "metric %.*s saved twice", (int)nl, name); break; }
+        if (mi >= 0) {
+            pw_snap_r sub;
+            pw_snap_r_init(&sub, r.p + r.off, (size_t)blen);
+            if (load_metric(e, mi, &sub) < 0) {
+                pw_snap_fail(&r, "metric %.*s: %s", (int)nl, name, sub.err);
+                break;
+            }
+            kept[mi] = 1;
+        }
+        pw_snap_rskip(&r, blen);
+    }
+    if (!r.failed && r.off != r.len) pw_snap_fail(&r, "%zu unexpected bytes after the metrics", r.len - r.off);
+    e->o.max_series = saved_max;
+    if (r.failed) {
+        snprintf(err, errlen, "invalid snapshot: %s", r.err);
+        free(kept);
+        return -1;
+    }
+    for (int i = 0; i < e->rs->nmetrics; i++) {
+        const pw_metric_def *d = &e->rs->metrics[i];
+        if (!kept[i] && e->T != INT64_MIN) e->m[i].next_b = (pw_floordiv(e->T, d->res_ms) + 1) * d->res_ms;
+        if (report) report(d->name, kept[i], ud);
+    }
+    free(kept);
+    return 0;
+}
+
+int pw_engine_saved_metrics(const void *p, size_t len, void (*fn)(const pw_saved_metric *m, void *ud), void *ud,
+                            char *err, size_t errlen) {
+    pw_snap_r r;
+    pw_snap_r_init(&r, p, len);
+    pw_snap_rskip(&r, 6 * 8);
+    uint32_t nm = pw_snap_rcount(&r, 4 + 8 + 16 + 8, "metrics");
+    for (uint32_t j = 0; j < nm && !r.failed; j++) {
+        const char *name;
+        uint32_t nl;
+        pw_snap_rstr(&r, &name, &nl, SNAP_MAX_NAME);
+        char nbuf[SNAP_MAX_NAME + 1];
+        memcpy(nbuf, name, nl);
+        nbuf[nl] = 0;
+        pw_saved_metric m = {nbuf, 0, 0, 0, 0, 0};
+        m.def_hash = pw_snap_ru64(&r);
+        m.series = pw_snap_ru32(&r);
+        m.pair_pending = pw_snap_ru32(&r);
+        m.firing = pw_snap_ru32(&r);
+        m.pending = pw_snap_ru32(&r);
+        uint64_t blen = pw_snap_ru64(&r);
+        if (pw_snap_rskip(&r, blen) < 0) break;
+        fn(&m, ud);
+    }
+    if (r.failed) {
+        snprintf(err, errlen, "invalid snapshot: %s", r.err);
+        return -1;
+    }
+    return 0;
+}
+
 int64_t pw_engine_time(const pw_engine *e) { return e->T; }
 
 const pw_engine_stats *pw_engine_get_stats(const pw_engine *e) { return &e->st; }
@@ -962,6 +1249,17 @@ void pw_engine_foreach_series(pw_engine *e, pw_series_fn fn, void *ud) {
             v.count = in.count;
             v.last_ts = s->last_ts;
             v.alerts = s->alerts;
+            v.win = s->win;
+            v.num_win = v.den_win = NULL;
+            if (m->def->kind == PW_METRIC_RATIO) {
+                uint32_t len[16];
+                for (int j = 0; j < s->nlabels; j++) len[j] = (uint32_t)strlen(s->labels[j]);
+                const char *const *lv = (const char *const *)s->labels;
+                series *ns = series_find(&e->m[m->def->num_idx], s->hash, lv, len);
+                series *ds = series_find(&e->m[m->def->den_idx], s->hash, lv, len);
+                v.num_win = ns ? ns->win : NULL; /* advanced to the head by series_input above */
+                v.den_win = ds ? ds->win : NULL;
+            }
             fn(&v, ud);
         }
     }

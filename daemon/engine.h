@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "alert.h"
+#include "buf.h"
 #include "event.h"
 #include "ruleset.h"
 
@@ -92,6 +93,38 @@ void pw_engine_evaluate_all(pw_engine *e);
 void pw_engine_adopt(pw_engine *e, pw_engine *old, void (*report)(const char *metric, int kept, void *ud),
                      void *ud);
 
+/* Snapshots (snapshot.h has the container). pw_engine_save appends the whole
+ * state: stream time, arrival sequence, counters, then per metric its name,
+ * def_hash, summary counts (series, pending starts, alerts firing/pending) and
+ * a length-prefixed body (boundary bookkeeping, counters, the names and
+ * def_hashes of its rules, every series with labels, last event time, window
+ * and alert states, every pending pair start with its labels). It only reads
+ * e's memory (no window is advanced), so a forked child can run it on its
+ * copy-on-write view while the parent goes on.
+ *
+ * pw_engine_load restores such a section into e, which must be fresh (no
+ * event applied). Metrics are matched by name and def_hash and rules by name
+ * and def_hash, as pw_engine_adopt does: unchanged metrics get their series,
+ * windows, pending starts and the states of their unchanged rules; changed or
+ * new ones start empty; saved metrics that no longer exist are skipped.
+ * Everything read is validated. 0, or -1 with a message in err, in which case
+ * e may hold part of the state and must be destroyed (never used). `report`
+ * (may be NULL) is called once per metric of e with kept = 1 or 0, only on
+ * success. engine.max_series is not applied to restored series. */
+void pw_engine_save(const pw_engine *e, pw_buf *out);
+int pw_engine_load(pw_engine *e, const void *p, size_t len, void (*report)(const char *metric, int kept, void *ud),
+                   void *ud, char *err, size_t errlen);
+
+/* What a saved engine section holds per metric, without an engine (inspect). */
+typedef struct pw_saved_metric {
+    const char *name;              /* borrowed, NUL-terminated */
+    uint64_t def_hash;
+    uint32_t series, pair_pending, firing, pending;
+} pw_saved_metric;
+/* Visit the metric headers of a section written by pw_engine_save. 0, or -1 with err. */
+int pw_engine_saved_metrics(const void *p, size_t len, void (*fn)(const pw_saved_metric *m, void *ud), void *ud,
+                            char *err, size_t errlen);
+
 /* Stream time T, or INT64_MIN before the first event. */
 int64_t pw_engine_time(const pw_engine *e);
 const pw_engine_stats *pw_engine_get_stats(const pw_engine *e);
@@ -106,6 +139,13 @@ typedef struct pw_series_view {
     uint64_t count;                /* events in the window (ratio: denominator's) */
     int64_t last_ts;               /* INT64_MIN if none */
     const pw_alert *alerts;        /* metric nrules states, NULL if all inactive */
+    /* Recent buckets, for sparklines and the HTTP API (read with pw_window_bucket_value() for bucket
+     * indexes head-nbuckets < k <= head, head = floor(T / res_ms), all already advanced to head):
+     * plain and pair metrics: the series' window; ratio: NULL, and num_win / den_win are the windows of
+     * the numerator's and denominator's series with the same labels (NULL when that part has no live
+     * series: count, sum and distinct then read as 0 per bucket, other aggregates as undefined). */
+    const struct pw_window *win;
+    const struct pw_window *num_win, *den_win;
 } pw_series_view;
 typedef void (*pw_series_fn)(const pw_series_view *s, void *ud);
 

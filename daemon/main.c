@@ -23,6 +23,7 @@ static const struct {
     {"test", pw_cmd_test, "run rule unit tests"},
     {"gen", pw_cmd_gen, "generate synthetic CRM and marketing events"},
     {"kafka-mock", pw_cmd_kafka_mock, "run a throwaway Kafka broker (librdkafka's mock cluster)"},
+    {"snapshot", pw_cmd_snapshot, "inspect the newest state snapshot in Redis (snapshot inspect --config FILE)"},
     {"config-reference", pw_cmd_config_reference, "print every configuration key (Markdown)"},
 };
 

@@ -19,22 +19,41 @@
  *     rebuilt only if their settings changed. Kafka settings need a restart.
  *   - SIGTERM/SIGINT: stop consuming, store and commit offsets, leave the
  *     group, let sinks flush until shutdown_timeout, exit 0.
+ *   - Snapshots (the section "snapshots" below; README "Snapshots"): with a
+ *     `redis:` section the state is restored at start before consuming, and
+ *     every `redis.interval` a fork()ed child serializes the engine from its
+ *     copy-on-write view and writes it to Redis (like Redis's BGSAVE), so the
+ *     loop stalls only for the fork. The parent reaps the child from the loop,
+ *     retries with backoff, may pause consumption after `pause_after` without
+ *     a success, and writes a final snapshot in-process at SIGTERM.
  * Limits: one instance per consumer group (state is not shared or split
- * between instances yet); state lives in memory only (snapshots come later).
+ * between instances yet); the sinks' queues (the outbox) are not in the
+ * snapshot: a notification queued at a crash may be lost or, if it was being
+ * delivered, sent again with the same fingerprint.
  */
 #include "server.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "api.h"
 #include "config.h"
 #include "engine.h"
+#include "http.h"
 #include "event.h"
 #include "log.h"
+#include "redis_store.h"
 #include "ruleset.h"
+#include "sdnotify.h"
 #include "sink.h"
+#include "snapshot.h"
 #include "source_kafka.h"
 #include "timeutil.h"
 
@@ -69,7 +88,18 @@ typedef struct server {
     uint64_t rejected[PW_REASON__COUNT];
     uint64_t applied;
     pw_ratelimit rl_bad;
-    uint64_t reloads, reload_failures;
+    uint64_t reloads, reload_failures;      /* reload attempts, failed ones */
+    int64_t last_reload_ok_ms;              /* wall ms of the last successful (re)load */
+    int last_reload_ok;
+    char last_reload_result[256];
+    struct snapper *snap;       /* NULL without a `redis:` section */
+    /* HTTP (NULL without an `http:` section): served from this loop, see http.h */
+    pw_http *http;
+    pw_api_view view;
+    pw_latency_hist latency;    /* now - Kafka timestamp, per message */
+    pw_source_partition_stats *parts;
+    int nparts, cparts;
+    int64_t start_ms;
 } server;
 
 static const char *reason_name(int r) {
@@ -221,41 +251,44 @@ static void report_kept(const char *metric, int kept, void *ud) {
     pw_info("reload", "metric %s: %s", metric, kept ? "unchanged, state kept" : "new or changed, starts empty");
 }
 
+static void reload_result(server *s, int ok, const char *what) {
+    s->last_reload_ok = ok;
+    snprintf(s->last_reload_result, sizeof s->last_reload_result, "%s", what);
+    if (ok) s->last_reload_ok_ms = pw_time_now_ms();
+    else s->reload_failures++;
+    if (!ok) pw_sd_status("reload failed: %s", what);
+    pw_sd_ready();
+}
+
 static void reload(server *s) {
+    pw_sd_reloading();
+    s->reloads++;
     pw_info("reload", "reloading %s", s->config_path);
     pw_config *cfg;
     pw_ruleset *rs;
     if (load_all(s->config_path, &cfg, &rs) < 0) {
-        s->reload_failures++;
         pw_error("reload", "reload failed: keeping the running configuration and rules");
+        reload_result(s, 0, "invalid configuration or rules (see the log)");
         return;
     }
     pw_decoder *dec = decoder_for(rs, cfg);
     routes rt = {0};
     pw_sink **sinks = NULL;
+    pw_engine *eng = NULL;
     int rebuild_sinks = sinks_hash(cfg) != sinks_hash(s->cfg);
-    if (!dec || routes_build(&rt, rs, cfg) < 0 || (rebuild_sinks && !(sinks = sinks_start(cfg)))) {
+    if (!dec || routes_build(&rt, rs, cfg) < 0 || (rebuild_sinks && !(sinks = sinks_start(cfg))) ||
+        !(eng = engine_for(s, rs, cfg))) {
         pw_error("reload", "reload failed (out of memory or sinks cannot start): keeping the running set");
-        pw_decoder_destroy(dec);
-        routes_free(&rt);
-        pw_ruleset_destroy(rs);
-        pw_config_destroy(cfg);
-        s->reload_failures++;
-        return;
-    }
-    /* From here the swap cannot fail. The old rule set must outlive the old
-     * engine, which adopt destroys. */
-    pw_engine *eng = engine_for(s, rs, cfg);
-    if (!eng) {
-        pw_error("reload", "reload failed: out of memory; keeping the running set");
         if (sinks) sinks_stop(sinks, cfg->nsinks, pw_time_mono_ms());
         pw_decoder_destroy(dec);
         routes_free(&rt);
         pw_ruleset_destroy(rs);
         pw_config_destroy(cfg);
-        s->reload_failures++;
+        reload_result(s, 0, "out of memory or sinks cannot start (see the log)");
         return;
     }
+    /* From here the swap cannot fail. The old rule set must outlive the old
+     * engine, which adopt destroys. */
     pw_engine_adopt(eng, s->eng, report_kept, NULL);
     s->eng = eng;
     pw_decoder_destroy(s->dec);
@@ -270,13 +303,16 @@ static void reload(server *s) {
     }
     if (kafka_hash(cfg) != kafka_hash(s->cfg))
         pw_warn("reload", "kafka settings changed: they take effect at the next restart");
+    if ((cfg->http_listen == NULL) != (s->cfg->http_listen == NULL) ||
+        (cfg->http_listen && strcmp(cfg->http_listen, s->cfg->http_listen)))
+        pw_warn("reload", "http settings changed: they take effect at the next restart");
     pw_ruleset_destroy(s->rs);
     s->rs = rs;
     pw_config_destroy(s->cfg);
     s->cfg = cfg;
     pw_log_setup((pw_log_level)cfg->log_level, cfg->log_json);
-    s->reloads++;
     pw_info("reload", "reloaded: %d metrics, %d rules", rs->nmetrics, rs->nrules);
+    reload_result(s, 1, "ok");
 }
 
 /* ---------- messages ---------- */
@@ -302,9 +338,12 @@ static void on_message(const pw_source_msg *m, void *ud) {
         reject(s, m, PW_REASON_LATE);
         return;
     }
+    if (m->kafka_ts >= 0) pw_latency_observe(&s->latency, (double)(pw_time_now_ms() - m->kafka_ts));
     pw_engine_event(s->eng, &ev);
     s->applied++;
 }
+
+static void snap_log_stats(server *s);
 
 static void log_stats(server *s) {
     pw_source_stats ss;
@@ -317,6 +356,7 @@ static void log_stats(server *s) {
             (unsigned long long)ss.consumed, (unsigned long long)s->applied, (unsigned long long)rej,
             (unsigned long long)ss.redelivered, (unsigned long long)es->firing, (unsigned long long)es->pending,
             (unsigned long long)es->notifications);
+    snap_log_stats(s);
     for (int i = 0; i < s->nsinks; i++) {
         pw_sink_stats st;
         pw_sink_stats_get(s->sinks[i], &st);
@@ -327,18 +367,382 @@ static void log_stats(server *s) {
     }
 }
 
+/* ---------- snapshots (issue 5): restore at start, forked writer, final write ---------- */
+
+typedef struct snapper {
+    pid_t child;                /* 0 when no writer runs */
+    int pipefd;                 /* read end: the child's one-line result */
+    int64_t child_started, fork_ms_x1000; /* mono ms; fork() duration in microseconds */
+    int64_t next_due;           /* mono ms of the next attempt */
+    int64_t last_ok;            /* mono ms of the last success (start-up counts as one) */
+    int fails;                  /* consecutive failures */
+    uint64_t ok, failed;
+    int paused;
+} snapper;
+
+static pw_redis *redis_for(const pw_config *c) {
+    pw_redis_conf rc = {c->redis_address, c->redis_database, c->redis_username, c->redis_password,
+                        c->redis_prefix, c->redis_connect_timeout_ms, c->redis_command_timeout_ms, 0};
+    const char *chunk = getenv("PIPEWATCH_SNAPSHOT_CHUNK_BYTES"); /* tests only: exercise chunking */
+    if (chunk) rc.chunk_bytes = (size_t)strtoull(chunk, NULL, 10);
+    return pw_redis_new(&rc);
+}
+
+typedef struct offs { pw_snap_offset *v; int n, cap; } offs;
+static void add_off(const char *topic, int32_t partition, int64_t next, void *ud) {
+    offs *o = ud;
+    if (o->n == o->cap) {
+        int cap = o->cap ? o->cap * 2 : 64;
+        pw_snap_offset *nv = realloc(o->v, (size_t)cap * sizeof *nv);
+        if (!nv) return;
+        o->v = nv;
+        o->cap = cap;
+    }
+    o->v[o->n].topic = (char *)topic; /* borrowed from the source for the time of one snapshot */
+    o->v[o->n].partition = partition;
+    o->v[o->n++].next = next;
+}
+
+/* Encode and write one snapshot with a connection of our own. 0 with *gen and *bytes, or -1 with err. */
+static int snap_write(server *s, pw_snap_offset *o, int n, uint64_t *gen, size_t *bytes, char *err, size_t errlen) {
+    pw_buf b;
+    pw_buf_init(&b);
+    pw_snapshot_encode(&b, s->eng, pw_time_now_ms(), o, n);
+    *bytes = b.len;
+    pw_redis *r = redis_for(s->cfg);
+    int rc = r ? pw_redis_put(r, b.data, b.len, gen, err, errlen) : (snprintf(err, errlen, "out of memory"), -1);
+    pw_redis_destroy(r);
+    pw_buf_free(&b);
+    return rc;
+}
+
+static void snap_fork(server *s) {
+    snapper *sn = s->snap;
+    offs o = {0};
+    pw_source_foreach_offset(s->src, add_off, &o);
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        pw_error("snapshot", "pipe: %s", strerror(errno));
+        sn->next_due = pw_time_mono_ms() + 1000;
+        free(o.v);
+        return;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The child: only reads the engine and the offsets (its copy-on-write view), talks to Redis on its
+         * own connection and leaves with _exit (no atexit handlers, no librdkafka, no sink threads, which
+         * do not exist here). Our log writes whole lines with write(2) and takes no lock. */
+        close(fds[0]);
+        struct timespec c0, c1;
+        clock_gettime(CLOCK_MONOTONIC, &c0);
+        uint64_t gen = 0;
+        size_t bytes = 0;
+        char err[400], line[512];
+        int rc = snap_write(s, o.v, o.n, &gen, &bytes, err, sizeof err);
+        clock_gettime(CLOCK_MONOTONIC, &c1);
+        long long us = (long long)(c1.tv_sec - c0.tv_sec) * 1000000 + (c1.tv_nsec - c0.tv_nsec) / 1000;
+        int len = rc == 0 ? snprintf(line, sizeof line, "ok %llu %zu %lld", (unsigned long long)gen, bytes, us)
+                          : snprintf(line, sizeof line, "error %s", err);
+        if (write(fds[1], line, (size_t)len) < 0) rc = -1;
+        _exit(rc == 0 ? 0 : 1);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    close(fds[1]);
+    free(o.v);
+    if (pid < 0) {
+        close(fds[0]);
+        pw_error("snapshot", "fork: %s", strerror(errno));
+        sn->failed++;
+        sn->fails++;
+        sn->next_due = pw_time_mono_ms() + 1000;
+        return;
+    }
+    sn->child = pid;
+    sn->pipefd = fds[0];
+    sn->child_started = pw_time_mono_ms();
+    sn->fork_ms_x1000 = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+}
+
+static void snap_done(server *s, int ok, const char *msg) {
+    snapper *sn = s->snap;
+    int64_t now = pw_time_mono_ms();
+    if (ok) {
+        unsigned long long gen = 0, us = 0;
+        size_t bytes = 0;
+        sscanf(msg, "ok %llu %zu %llu", &gen, &bytes, &us);
+        pw_info("snapshot", "generation %llu written: %zu bytes, fork %.3f ms (loop stall), child %.1f ms", gen, bytes,
+                (double)sn->fork_ms_x1000 / 1000.0, (double)us / 1000.0);
+        sn->ok++;
+        sn->fails = 0;
+        sn->last_ok = now;
+        sn->next_due = now + s->cfg->snapshot_interval_ms;
+        if (sn->paused) {
+            sn->paused = 0;
+            pw_source_pause(s->src, 0);
+            pw_info("snapshot", "a snapshot succeeded: resuming consumption");
+        }
+        return;
+    }
+    sn->failed++;
+    sn->fails++;
+    /* 1 s, 2 s, 4 s ... up to the larger of 30 s and the interval */
+    int64_t delay = 1000LL << (sn->fails < 6 ? sn->fails - 1 : 5), cap = s->cfg->snapshot_interval_ms;
+    if (cap < 30000) cap = 30000;
+    if (delay > cap) delay = cap;
+    sn->next_due = now + delay;
+    pw_warn("snapshot", "snapshot failed (%d in a row; last success %.1f s ago; retry in %.1f s): %s", sn->fails,
+            (double)(now - sn->last_ok) / 1000.0, (double)delay / 1000.0, msg);
+}
+
+/* Reap the writer if it finished; start one when due; pause/resume consumption. Never blocks. */
+static void snap_tick(server *s) {
+    snapper *sn = s->snap;
+    if (!sn) return;
+    if (sn->child) {
+        int st;
+        pid_t r = waitpid(sn->child, &st, WNOHANG);
+        if (r == sn->child || (r < 0 && errno == ECHILD)) {
+            char msg[512];
+            ssize_t n = read(sn->pipefd, msg, sizeof msg - 1);
+            msg[n > 0 ? n : 0] = 0;
+            close(sn->pipefd);
+            sn->child = 0;
+            int ok = r > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && !strncmp(msg, "ok ", 3);
+            if (!ok && !msg[0]) snprintf(msg, sizeof msg, "the writer process died (status %d)", r > 0 ? st : -1);
+            snap_done(s, ok, ok ? msg : (!strncmp(msg, "error ", 6) ? msg + 6 : msg));
+        }
+    }
+    int64_t now = pw_time_mono_ms();
+    if (!sn->child && now >= sn->next_due) snap_fork(s);
+    if (s->cfg->snapshot_pause_after_ms > 0 && !sn->paused && now - sn->last_ok > s->cfg->snapshot_pause_after_ms) {
+        sn->paused = 1;
+        pw_source_pause(s->src, 1);
+        pw_error("snapshot", "no snapshot succeeded for %.1f s (pause_after): pausing consumption until one does",
+                 (double)(now - sn->last_ok) / 1000.0);
+    }
+}
+
+static void snap_log_stats(server *s) {
+    snapper *sn = s->snap;
+    if (!sn) return;
+    pw_info("stats", "snapshots: %llu written, %llu failed, last success %.1f s ago%s", (unsigned long long)sn->ok,
+            (unsigned long long)sn->failed, (double)(pw_time_mono_ms() - sn->last_ok) / 1000.0,
+            sn->paused ? ", consumption paused" : "");
+}
+
+static void report_restored(const char *metric, int kept, void *ud) {
+    (void)ud;
+    pw_info("snapshot", "metric %s: %s", metric, kept ? "unchanged, state restored" : "new or changed, starts empty");
+}
+
+/* Start-up: restore the newest valid snapshot (else the previous one) into s->eng and seed the source's
+ * offsets. Waits for Redis while it is unreachable (consuming without the state would double-count or
+ * lose alert states, and the first snapshot would then replace the good one). -1 if stopped meanwhile. */
+static int snap_restore(server *s) {
+    if (!s->cfg->redis_address) {
+        pw_info("snapshot", "no redis section: snapshots are off; state starts empty at every start");
+        return 0;
+    }
+    s->snap = calloc(1, sizeof *s->snap);
+    if (!s->snap) return -1;
+    pw_redis *r = redis_for(s->cfg);
+    if (!r) return -1;
+    pw_info("snapshot", "loading the newest snapshot from redis %s (prefix %s)", pw_redis_address(r),
+            s->cfg->redis_prefix);
+    uint64_t refused_gen = 0;
+    for (int which = 0, wait_ms = 500; which < 2 && !g_stop;) {
+        void *data;
+        size_t len;
+        uint64_t gen;
+        char err[512];
+        int rc = pw_redis_get(r, which, &data, &len, &gen, err, sizeof err);
+        if (rc < 0 && !gen) { /* Redis unreachable: wait */
+            pw_warn("snapshot", "%s: retrying in %.1f s (consumption starts after the state is loaded)", err,
+                    wait_ms / 1000.0);
+            usleep((useconds_t)wait_ms * 1000);
+            wait_ms = wait_ms < 8000 ? wait_ms * 2 : 10000;
+            continue;
+        }
+        if (rc == 0) {
+            if (which == 0) pw_info("snapshot", "no snapshot in redis: starting with empty state");
+            else pw_error("snapshot", "no previous generation to fall back on: starting with empty state");
+            break;
+        }
+        pw_engine *eng = rc > 0 ? engine_for(s, s->rs, s->cfg) : NULL;
+        pw_snapshot_info info;
+        if (rc > 0 && eng &&
+            pw_snapshot_restore(data, len, eng, report_restored, NULL, &info, err, sizeof err) == 0) {
+            char c[40], st[40];
+            pw_info("snapshot", "restored generation %llu%s: taken %s (%.1f s ago), stream time %s, %zu bytes, "
+                                "%d partition offsets",
+                    (unsigned long long)gen, which ? " (the previous one: the newest was refused)" : "",
+                    pw_time_format_s(info.created_ms, c, sizeof c),
+                    (double)(pw_time_now_ms() - info.created_ms) / 1000.0,
+                    info.stream_time == INT64_MIN ? "none" : pw_time_format_s(info.stream_time, st, sizeof st), len,
+                    info.noffsets);
+            if (refused_gen) pw_warn("snapshot", "generation %llu was refused; loaded %llu instead",
+                                     (unsigned long long)refused_gen, (unsigned long long)gen);
+            for (int i = 0; i < info.noffsets; i++)
+                pw_source_seed(s->src, info.offsets[i].topic, info.offsets[i].partition, info.offsets[i].next);
+            pw_snapshot_info_free(&info);
+            pw_engine_destroy(s->eng);
+            s->eng = eng;
+            free(data);
+            break;
+        }
+        pw_error("snapshot", "generation %llu refused: %s", (unsigned long long)gen, eng || rc < 0 ? err : "out of memory");
+        pw_engine_destroy(eng);
+        free(data);
+        refused_gen = gen;
+        if (which == 1) pw_error("snapshot", "no valid snapshot: starting with empty state");
+        which++;
+    }
+    pw_redis_destroy(r);
+    s->snap->last_ok = pw_time_mono_ms();
+    s->snap->next_due = s->snap->last_ok + s->cfg->snapshot_interval_ms;
+    return g_stop ? -1 : 0;
+}
+
+/* Orderly stop: wait for a running writer (bounded), then write the final snapshot in-process. */
+static void snap_final(server *s, pw_snap_offset *o, int n) {
+    snapper *sn = s->snap;
+    if (!sn) return;
+    if (sn->child) {
+        int64_t until = pw_time_mono_ms() + 2 * s->cfg->redis_command_timeout_ms + 1000;
+        while (waitpid(sn->child, NULL, WNOHANG) == 0) {
+            if (pw_time_mono_ms() > until) { kill(sn->child, SIGKILL); waitpid(sn->child, NULL, 0); break; }
+            usleep(10000);
+        }
+        close(sn->pipefd);
+        sn->child = 0;
+    }
+    int64_t t0 = pw_time_mono_ms();
+    uint64_t gen = 0;
+    size_t bytes = 0;
+    char err[512];
+    if (snap_write(s, o, n, &gen, &bytes, err, sizeof err) == 0)
+        pw_info("snapshot", "final snapshot: generation %llu, %zu bytes, %lld ms", (unsigned long long)gen, bytes,
+                (long long)(pw_time_mono_ms() - t0));
+    else
+        pw_error("snapshot", "final snapshot failed: %s (the last periodic one stays)", err);
+}
+
+/* `pipewatch run --metrics-out FILE`: the final value of every series as JSON lines (as replay writes). */
+static void metrics_line(const pw_series_view *v, void *ud) {
+    void **a = ud;
+    FILE *f = a[0];
+    const server *s = a[1];
+    const pw_metric_def *d = &s->rs->metrics[v->metric_idx];
+    pw_buf b;
+    pw_buf_init(&b);
+    pw_buf_puts(&b, "{\"metric\":");
+    pw_buf_json_str(&b, d->name, strlen(d->name));
+    pw_buf_puts(&b, ",\"labels\":{");
+    for (int i = 0; i < d->nby; i++) {
+        if (i) pw_buf_putc(&b, ',');
+        pw_buf_json_str(&b, d->by[i], strlen(d->by[i]));
+        pw_buf_putc(&b, ':');
+        pw_buf_json_str(&b, v->label_vals[i], strlen(v->label_vals[i]));
+    }
+    pw_buf_puts(&b, "},\"value\":");
+    if (v->defined) pw_buf_json_num(&b, v->value); else pw_buf_puts(&b, "null");
+    pw_buf_printf(&b, ",\"count\":%llu}\n", (unsigned long long)v->count);
+    fwrite(b.data, 1, b.len, f);
+    pw_buf_free(&b);
+}
+
+static void write_metrics(server *s, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) { pw_error("main", "--metrics-out %s: %s", path, strerror(errno)); return; }
+    void *a[2] = {f, s};
+    pw_engine_foreach_series(s->eng, metrics_line, a);
+    if (fclose(f) != 0) pw_error("main", "--metrics-out %s: %s", path, strerror(errno));
+}
+
 /* ---------- run ---------- */
 
-int pw_server_run(const char *config_path) {
+/* ---------- HTTP: the view handlers read (main thread, per request) ---------- */
+
+static void copy_part(const pw_source_partition_stats *p, void *ud) {
+    server *s = ud;
+    if (s->nparts == s->cparts) {
+        int c = s->cparts ? s->cparts * 2 : 64;
+        pw_source_partition_stats *v = realloc(s->parts, (size_t)c * sizeof *v);
+        if (!v) return;
+        s->parts = v;
+        s->cparts = c;
+    }
+    s->parts[s->nparts++] = *p;
+}
+
+static const char *reason_at(int i) { return i == PW_EV_OK ? NULL : reason_name(i); }
+
+static const pw_api_view *http_view(void *ud) {
+    server *s = ud;
+    pw_api_view *v = &s->view;
+    memset(v, 0, sizeof *v);
+    v->version = PW_VERSION;
+    v->now_ms = pw_time_now_ms();
+    v->start_ms = s->start_ms;
+    v->rs = s->rs;
+    v->eng = s->eng;
+    if (s->src) {
+        v->has_source = 1;
+        pw_source_stats_get(s->src, &v->source);
+        s->nparts = 0;
+        pw_source_foreach_partition(s->src, copy_part, s);
+        v->partitions = s->parts;
+        v->npartitions = s->nparts;
+    }
+    v->rejected = s->rejected;
+    v->nrejected = PW_REASON__COUNT;
+    v->reason_name = reason_at;
+    v->events_applied = s->applied;
+    v->sinks = s->sinks;
+    v->nsinks = s->nsinks;
+    v->reloads = s->reloads;
+    v->reload_failures = s->reload_failures;
+    v->last_reload_ok_ms = s->last_reload_ok_ms;
+    v->last_reload_ok = s->last_reload_ok;
+    v->last_reload_result = s->last_reload_result;
+    v->latency = &s->latency;
+    if (s->snap) {
+        const snapper *sn = s->snap;
+        v->snap_enabled = 1;
+        v->snap_last_ok_ms = sn->ok || sn->last_ok ? v->now_ms - (pw_time_mono_ms() - sn->last_ok) : 0;
+        v->snap_count = sn->ok;
+        v->snap_failures = sn->failed;
+        v->snap_max_age_ms = s->cfg->http_snapshot_max_age_ms;
+    }
+    v->max_series_per_metric = (int)s->cfg->http_api_max_series;
+    v->max_buckets = (int)s->cfg->http_api_max_buckets;
+    return v;
+}
+
+static int http_reload(void *ud) {
+    (void)ud;
+    g_reload = 1; /* the loop reloads before its next poll, as for SIGHUP */
+    return 0;
+}
+
+int pw_server_run(const char *config_path) { return pw_server_run_opts(config_path, NULL); }
+
+int pw_server_run_opts(const char *config_path, const char *metrics_out) {
     server s;
     memset(&s, 0, sizeof s);
     s.config_path = config_path;
+    s.start_ms = pw_time_now_ms();
     s.rl_bad = (pw_ratelimit)PW_RATELIMIT_INIT(10000, 10);
     if (load_all(config_path, &s.cfg, &s.rs) < 0) {
         pw_error("main", "invalid configuration or rules: not starting");
         return 1;
     }
     pw_log_setup((pw_log_level)s.cfg->log_level, s.cfg->log_json);
+    s.last_reload_ok = 1;
+    s.last_reload_ok_ms = pw_time_now_ms();
+    snprintf(s.last_reload_result, sizeof s.last_reload_result, "ok");
     s.dec = decoder_for(s.rs, s.cfg);
     s.eng = engine_for(&s, s.rs, s.cfg);
     if (!s.dec || !s.eng || routes_build(&s.rt, s.rs, s.cfg) < 0) {
@@ -369,6 +773,24 @@ int pw_server_run(const char *config_path) {
     pw_info("main", "pipewatch running: %d metrics, %d rules, %d sinks, consuming %s from %s as group %s (clock %s)",
             s.rs->nmetrics, s.rs->nrules, s.nsinks, s.cfg->topics[0], s.cfg->brokers, s.cfg->group,
             s.cfg->clock_wall ? "wall" : "event");
+    if (s.cfg->http_listen) {
+        pw_http_conf hc = {s.cfg->http_listen, s.cfg->http_reload_token_env, s.cfg->http_max_request_bytes,
+                           s.cfg->http_max_connections, (unsigned)(s.cfg->http_timeout_ms / 1000)};
+        s.http = pw_http_new(&hc, http_view, http_reload, &s, err, sizeof err);
+        if (!s.http) {
+            pw_error("http", "%s", err);
+            pw_source_close(s.src, pw_time_mono_ms() + 2000);
+            sinks_stop(s.sinks, s.nsinks, pw_time_mono_ms());
+            return 1;
+        }
+        pw_info("http", "serving the status page, /metrics and /api/v1 on http://%s (port %d)", s.cfg->http_listen,
+                pw_http_port(s.http));
+    }
+    if (snap_restore(&s) < 0) g_stop = 1;
+    pw_sd_status("consuming %s: %d metrics, %d rules", s.cfg->topics[0], s.rs->nmetrics, s.rs->nrules);
+    pw_sd_ready();
+    int64_t wd_ms = (int64_t)(pw_sd_watchdog_usec() / 2000); /* ping at half the watchdog interval */
+    int64_t next_wd = 0;
 
     int64_t next_eval = pw_time_mono_ms() + s.cfg->evaluate_every_ms;
     int64_t next_stats = pw_time_mono_ms() + 60000;
@@ -378,7 +800,12 @@ int pw_server_run(const char *config_path) {
             reload(&s);
         }
         pw_source_poll(s.src, 100, 10000, on_message, &s);
+        if (s.http) pw_http_run(s.http);
         int64_t now = pw_time_mono_ms();
+        if (wd_ms && now >= next_wd) { /* from the loop itself: a stuck loop stops the pings */
+            pw_sd_watchdog_ping();
+            next_wd = now + wd_ms;
+        }
         if (now >= next_eval) {
             if (s.cfg->clock_wall) pw_engine_advance(s.eng, pw_time_now_ms());
             pw_engine_evaluate_all(s.eng);
@@ -386,23 +813,37 @@ int pw_server_run(const char *config_path) {
         }
         if (now >= next_stats) {
             log_stats(&s);
+            pw_sd_status("applied %llu events, alerts firing %llu", (unsigned long long)s.applied,
+                         (unsigned long long)pw_engine_get_stats(s.eng)->firing);
             next_stats = now + 60000;
         }
+        snap_tick(&s);
     }
 
+    pw_sd_stopping();
     int64_t deadline = pw_time_mono_ms() + s.cfg->shutdown_timeout_ms;
     pw_info("main", "stopping: committing offsets, flushing sinks (up to %lld ms)",
             (long long)s.cfg->shutdown_timeout_ms);
     pw_source_commit(s.src);
     log_stats(&s);
+    offs final = {0};
+    if (s.snap) pw_source_foreach_offset(s.src, add_off, &final);
+    for (int i = 0; i < final.n; i++) final.v[i].topic = strdup(final.v[i].topic); /* the source goes next */
     pw_source_close(s.src, deadline);
     s.src = NULL;
+    snap_final(&s, final.v, final.n);
+    for (int i = 0; i < final.n; i++) free(final.v[i].topic);
+    free(final.v);
+    free(s.snap);
+    if (metrics_out) write_metrics(&s, metrics_out);
     sinks_stop(s.sinks, s.nsinks, deadline);
     pw_engine_destroy(s.eng);
     pw_decoder_destroy(s.dec);
     routes_free(&s.rt);
     pw_ruleset_destroy(s.rs);
     pw_config_destroy(s.cfg);
+    pw_http_destroy(s.http);
+    free(s.parts);
     pw_info("main", "stopped");
     return 0;
 }

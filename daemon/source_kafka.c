@@ -15,6 +15,11 @@
  *     entry (another consumer moved it on) simply continues from there.
  *     Limit: offsets rewound while we run (a re-created topic) would be
  *     dropped as re-deliveries until a restart.
+ *   - Snapshots (pw_source_seed): a restored partition is "pinned": on every
+ *     assignment it starts at our next offset, not at the group's commit,
+ *     because the engine state includes exactly the records below it (the
+ *     commit may be behind, re-delivering, or ahead, skipping what the
+ *     snapshot does not include). Commits stay useful for lag monitoring.
  *   - Offsets are stored per poll batch (one rd_kafka_offsets_store call).
  *   - Dead letters go through a separate idempotent-less producer; produce is
  *     asynchronous, delivery failures are counted.
@@ -32,11 +37,16 @@
 
 #define MAX_TOPICS 64
 
+/* A consumer abandoned at shutdown (see pw_source_close): kept reachable so
+ * that LeakSanitizer does not report what its threads still use. */
+static rd_kafka_t *g_abandoned;
+
 typedef struct part {
     int64_t next;               /* next offset to process, -1 unknown */
     uint64_t consumed;
     int dirty;                  /* next changed since last store */
     int assigned;
+    int pinned;                 /* next came from a snapshot: start there on every assignment */
 } part;
 
 typedef struct topic {
@@ -53,6 +63,7 @@ struct pw_source {
     int ntopics;
     pw_source_stats st;
     pw_ratelimit rl_err;
+    int paused;
 };
 
 static topic *find_topic(pw_source *s, const char *name) {
@@ -73,7 +84,8 @@ static part *find_part(pw_source *s, const char *tname, int32_t p) {
         int n = p + 1 > t->nparts * 2 ? p + 1 : t->nparts * 2;
         part *np = realloc(t->parts, (size_t)n * sizeof *np);
         if (!np) return NULL;
-        for (int i = t->nparts; i < n; i++) { np[i].next = -1; np[i].consumed = 0; np[i].dirty = 0; np[i].assigned = 0; }
+        for (int i = t->nparts; i < n; i++) { np[i].next = -1; np[i].consumed = 0; np[i].dirty = 0; np[i].assigned = 0;
+                                                np[i].pinned = 0; }
         t->parts = np;
         t->nparts = n;
     }
@@ -85,13 +97,17 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     pw_source *s = opaque;
     s->st.rebalances++;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        int pinned = 0;
         for (int i = 0; i < parts->cnt; i++) {
             part *p = find_part(s, parts->elems[i].topic, parts->elems[i].partition);
             if (p) p->assigned = 1;
+            /* a snapshot's position overrides the committed offset: the state includes exactly what is below it */
+            if (p && p->pinned && p->next >= 0) { parts->elems[i].offset = p->next; pinned++; }
         }
         s->st.assigned = parts->cnt;
-        pw_info("kafka", "assigned %d partition(s)", parts->cnt);
+        pw_info("kafka", "assigned %d partition(s)%s", parts->cnt, pinned ? " (started at snapshot offsets)" : "");
         rd_kafka_assign(rk, parts);
+        if (s->paused) rd_kafka_pause_partitions(rk, parts);
     } else {
         for (int i = 0; i < parts->cnt; i++) {
             part *p = find_part(s, parts->elems[i].topic, parts->elems[i].partition);
@@ -304,7 +320,10 @@ void pw_source_foreach_partition(pw_source *s, void (*fn)(const pw_source_partit
 
 int pw_source_commit(pw_source *s) {
     store_offsets(s);
-    rd_kafka_resp_err_t err = rd_kafka_commit(s->rk, NULL, 0);
+    /* Asynchronous: a synchronous commit has no timeout and, with the
+     * coordinator unreachable, blocks until the group session expires (45 s
+     * by default). pw_source_close waits for it, up to its deadline. */
+    rd_kafka_resp_err_t err = rd_kafka_commit(s->rk, NULL, 1);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         pw_warn("kafka", "commit: %s", rd_kafka_err2str(err));
         return -1;
@@ -312,12 +331,63 @@ int pw_source_commit(pw_source *s) {
     return 0;
 }
 
+int pw_source_seed(pw_source *s, const char *tname, int32_t partition, int64_t next) {
+    part *p = find_part(s, tname, partition);
+    if (!p || next < 0) return -1;
+    p->next = next;
+    p->pinned = 1;
+    return 0;
+}
+
+void pw_source_foreach_offset(pw_source *s, void (*fn)(const char *topic, int32_t partition, int64_t next, void *ud),
+                              void *ud) {
+    for (int t = 0; t < s->ntopics; t++)
+        for (int p = 0; p < s->topics[t].nparts; p++)
+            if (s->topics[t].parts[p].next >= 0) fn(s->topics[t].name, p, s->topics[t].parts[p].next, ud);
+}
+
+void pw_source_pause(pw_source *s, int pause) {
+    if (s->paused == !!pause) return;
+    s->paused = !!pause;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(s->rk, &l) != RD_KAFKA_RESP_ERR_NO_ERROR || !l) return;
+    if (pause) rd_kafka_pause_partitions(s->rk, l);
+    else rd_kafka_resume_partitions(s->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 void pw_source_close(pw_source *s, int64_t deadline_ms) {
     if (!s) return;
     if (s->rk) {
         store_offsets(s);
-        rd_kafka_consumer_close(s->rk);
-        rd_kafka_destroy(s->rk);
+        /* rd_kafka_consumer_close, and rd_kafka_destroy even without it, wait
+         * for the group to be left, which with the coordinator unreachable
+         * takes session.timeout.ms or more (45 s by default, twice). So close
+         * in the background and serve the queue (rebalance callback, pending
+         * commits) until the deadline; if the group is not left by then, the
+         * handle is abandoned: the process is exiting, and the offsets the
+         * broker did not get are re-delivered after a restart (at least once). */
+        rd_kafka_queue_t *q = rd_kafka_queue_new(s->rk);
+        rd_kafka_error_t *e = rd_kafka_consumer_close_queue(s->rk, q);
+        int closed = 0;
+        if (e) {
+            pw_warn("kafka", "closing the consumer: %s", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        } else {
+            while (!(closed = rd_kafka_consumer_closed(s->rk))) {
+                int64_t left = deadline_ms - pw_time_mono_ms();
+                if (left <= 0) break;
+                rd_kafka_queue_poll_callback(q, left < 100 ? (int)left : 100);
+            }
+        }
+        rd_kafka_queue_destroy(q);
+        if (closed) {
+            rd_kafka_destroy(s->rk);
+        } else {
+            g_abandoned = s->rk;
+            pw_warn("kafka", "could not leave the group before the shutdown deadline (broker unreachable?): "
+                             "exiting without it; offsets not committed will be re-delivered");
+        }
     }
     if (s->dlq) {
         int64_t left = deadline_ms - pw_time_mono_ms();

@@ -74,9 +74,24 @@ void pw_source_dead_letter(pw_source *s, const pw_source_msg *m, const char *rea
 void pw_source_stats_get(pw_source *s, pw_source_stats *out);
 /* Visit per-partition stats (lag = high_watermark - next_offset). */
 void pw_source_foreach_partition(pw_source *s, void (*fn)(const pw_source_partition_stats *, void *), void *ud);
-/* Commit stored offsets synchronously (shutdown). 0/-1. */
+/* Store offsets and start committing them (shutdown). Asynchronous: a
+ * synchronous commit cannot be bounded; pw_source_close waits for it. 0/-1. */
 int pw_source_commit(pw_source *s);
-/* Leave the group (commits), flush the DLQ producer until deadline, free. */
+/* Snapshots. pw_source_seed: before consuming, set a partition's next offset
+ * from a restored snapshot. Records below it are dropped as re-deliveries, and
+ * every time the partition is assigned it is started at that position (it
+ * overrides the group's committed offset). 0/-1 (bad partition, no memory). */
+int pw_source_seed(pw_source *s, const char *topic, int32_t partition, int64_t next);
+/* Visit every partition whose next offset is known (assigned or not): the
+ * positions the engine state includes. Reads only our own memory. */
+void pw_source_foreach_offset(pw_source *s, void (*fn)(const char *topic, int32_t partition, int64_t next, void *ud),
+                              void *ud);
+/* Pause (1) or resume (0) fetching on every assigned partition (and on those
+ * assigned later while paused); the group membership is kept. */
+void pw_source_pause(pw_source *s, int pause);
+/* Leave the group (commits), flush the DLQ producer, free; both give up at
+ * deadline_ms (monotonic). A consumer that could not leave the group by then
+ * (broker unreachable) is abandoned, not destroyed: call only before exit. */
 void pw_source_close(pw_source *s, int64_t deadline_ms);
 
 #endif

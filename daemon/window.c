@@ -441,3 +441,173 @@ size_t pw_window_bytes(const pw_window *w) {
     }
     return bytes;
 }
+
+/* ---------- snapshots ----------
+ * Per window: agg u8, N u32, head i64, n u64, tot f64, counts[N] u32, then
+ *   sum/avg/min/max  vals[N] f64
+ *   last             x f64, ts i64, seq u64, k i64
+ *   quantile         collapsed u64, per bucket: cells u32 + (key i32 as u32, n u32)...
+ *   distinct         overflow u64, entries u32 + (hash u64, bucket i64)...
+ * n and tot are saved, not recomputed: the live total of a sum is updated on
+ * add and only rebuilt at a head move, so recomputing could differ in the last
+ * bit. The quantile window sketch and the distinct per-bucket counts are
+ * derived exactly (integer sums) and rebuilt. */
+
+static void save_entry(uint64_t h, int64_t k, void *ud) {
+    pw_snap_u64(ud, h);
+    pw_snap_i64(ud, k);
+}
+
+void pw_window_save(const pw_window *w, pw_buf *out) {
+    size_t nb = (size_t)w->nb;
+    pw_snap_u8(out, w->agg);
+    pw_snap_u32(out, (uint32_t)w->nb);
+    pw_snap_i64(out, w->head);
+    pw_snap_u64(out, w->n);
+    pw_snap_f64(out, w->tot);
+    for (size_t i = 0; i < nb; i++) pw_snap_u32(out, counts(w)[i]);
+    switch (w->agg) {
+    case PW_AGG_SUM:
+    case PW_AGG_AVG:
+    case PW_AGG_MIN:
+    case PW_AGG_MAX:
+        for (size_t i = 0; i < nb; i++) pw_snap_f64(out, vals(w)[i]);
+        break;
+    case PW_AGG_LAST: {
+        const last_state *l = last_of(w);
+        pw_snap_f64(out, l->x);
+        pw_snap_i64(out, l->ts);
+        pw_snap_u64(out, l->seq);
+        pw_snap_i64(out, l->k);
+        break;
+    }
+    case PW_AGG_QUANTILE:
+        pw_snap_u64(out, qstate(w)->collapsed);
+        for (size_t i = 0; i < nb; i++) {
+            const pw_sketch *s = &qcells(w)[i];
+            pw_snap_u32(out, s->len);
+            for (uint32_t j = 0; j < s->len; j++) {
+                pw_snap_u32(out, (uint32_t)s->cells[j].key);
+                pw_snap_u32(out, s->cells[j].n);
+            }
+        }
+        break;
+    case PW_AGG_DISTINCT:
+        pw_snap_u64(out, dstate(w)->overflow);
+        pw_snap_u32(out, pw_distinct_size(dstate(w)->set));
+        pw_distinct_foreach(dstate(w)->set, save_entry, out);
+        break;
+    default: break;
+    }
+}
+
+/* The bucket index k whose ring slot is s, for the window's current head. */
+static int64_t bucket_of_slot(const pw_window *w, uint32_t s) {
+    int64_t k = oldest(w);
+    uint32_t so = slot(w, k);
+    return k + (int64_t)((s + (uint32_t)w->nb - so) % (uint32_t)w->nb);
+}
+
+pw_window *pw_window_load(const pw_window_spec *spec, pw_snap_r *r) {
+    uint8_t agg = pw_snap_ru8(r);
+    uint32_t nb = pw_snap_ru32(r);
+    int64_t head = pw_snap_ri64(r);
+    uint64_t n = pw_snap_ru64(r);
+    double tot = pw_snap_rf64(r);
+    if (r->failed) return NULL;
+    if (agg != (uint8_t)spec->agg || nb != (uint32_t)spec->nbuckets) {
+        pw_snap_fail(r, "window of aggregate %u with %u buckets where the metric has %d with %d", agg, nb,
+                     (int)spec->agg, spec->nbuckets);
+        return NULL;
+    }
+    if (head == NO_BUCKET) { pw_snap_fail(r, "window head out of range"); return NULL; }
+    if (r->len - r->off < (size_t)nb * 4) { pw_snap_fail(r, "truncated window"); return NULL; }
+    pw_window *w = pw_window_new(spec, head);
+    if (!w) { pw_snap_fail(r, "out of memory"); return NULL; }
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < nb; i++) sum += counts(w)[i] = pw_snap_ru32(r);
+    if (sum != n) { pw_snap_fail(r, "window counts add up to %llu, not %llu", (unsigned long long)sum,
+                                 (unsigned long long)n); goto fail; }
+    if (!isfinite(tot)) { pw_snap_fail(r, "window total is not finite"); goto fail; }
+    w->n = n;
+    w->tot = tot;
+    switch (w->agg) {
+    case PW_AGG_SUM:
+    case PW_AGG_AVG:
+    case PW_AGG_MIN:
+    case PW_AGG_MAX:
+        for (uint32_t i = 0; i < nb; i++) {
+            double v = vals(w)[i] = pw_snap_rf64(r);
+            if (!isfinite(v) || (!counts(w)[i] && v != 0)) { pw_snap_fail(r, "bad bucket value"); goto fail; }
+        }
+        break;
+    case PW_AGG_LAST: {
+        last_state *l = last_of(w);
+        l->x = pw_snap_rf64(r);
+        l->ts = pw_snap_ri64(r);
+        l->seq = pw_snap_ru64(r);
+        l->k = pw_snap_ri64(r);
+        if (!r->failed && !isfinite(l->x)) { pw_snap_fail(r, "last value is not finite"); goto fail; }
+        break;
+    }
+    case PW_AGG_QUANTILE: {
+        quantile_state *qs = qstate(w);
+        qs->collapsed = pw_snap_ru64(r);
+        for (uint32_t i = 0; i < nb && !r->failed; i++) {
+            pw_sketch *s = &qcells(w)[i];
+            uint32_t len = pw_snap_rcount(r, 8, "sketch cells");
+            if (len > PW_WINDOW_SKETCH_CELLS) { pw_snap_fail(r, "%u sketch cells in a bucket", len); goto fail; }
+            if (len && pw_sketch_reserve(s, len) != 0) { pw_snap_fail(r, "out of memory"); goto fail; }
+            uint64_t cells_n = 0;
+            for (uint32_t j = 0; j < len; j++) {
+                int32_t key = (int32_t)pw_snap_ru32(r);
+                uint32_t c = pw_snap_ru32(r);
+                if (r->failed) goto fail;
+                if (c == 0 || (j && key <= s->cells[j - 1].key)) {
+                    pw_snap_fail(r, "sketch cells not sorted or empty");
+                    goto fail;
+                }
+                s->cells[j].key = key;
+                s->cells[j].n = c;
+                cells_n += c;
+                if (pw_sketch_add(&qs->all, key, c) != 0) { pw_snap_fail(r, "sketch cell overflow"); goto fail; }
+            }
+            s->len = len;
+            if (cells_n != counts(w)[i]) { pw_snap_fail(r, "sketch cells disagree with the bucket count"); goto fail; }
+        }
+        if (qs->all.len > PW_WINDOW_SKETCH_CELLS) { pw_snap_fail(r, "too many sketch cells"); goto fail; }
+        break;
+    }
+    case PW_AGG_DISTINCT: {
+        distinct_state *ds = dstate(w);
+        ds->overflow = pw_snap_ru64(r);
+        uint32_t cnt = pw_snap_rcount(r, 16, "distinct values");
+        for (uint32_t j = 0; j < cnt && !r->failed; j++) {
+            uint64_t h = pw_snap_ru64(r);
+            int64_t k = pw_snap_ri64(r);
+            if (r->failed) goto fail;
+            if (!in_window(w, k)) { pw_snap_fail(r, "distinct value outside its window"); goto fail; }
+            switch (pw_distinct_see(ds->set, h, k, NULL)) {
+            case PW_DISTINCT_NEW: dlast(w)[slot(w, k)]++; break;
+            case PW_DISTINCT_FULL: ds->overflow++; break; /* distinct_max lowered since: count it */
+            case PW_DISTINCT_NOMEM: pw_snap_fail(r, "out of memory"); goto fail;
+            default: pw_snap_fail(r, "duplicate distinct value"); goto fail;
+            }
+        }
+        /* a bucket with no event cannot hold a last sighting */
+        for (uint32_t i = 0; i < nb; i++)
+            if (dlast(w)[i] > counts(w)[i]) {
+                pw_snap_fail(r, "distinct bucket %lld has more values than events",
+                             (long long)bucket_of_slot(w, i));
+                goto fail;
+            }
+        break;
+    }
+    default: break;
+    }
+    if (r->failed) goto fail;
+    return w;
+fail:
+    pw_window_destroy(w);
+    return NULL;
+}

@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "ruleset.h"
+#include "snapshot.h"
 
 typedef struct pw_window_spec {
     pw_agg agg;
@@ -76,5 +77,14 @@ int pw_window_empty(const pw_window *w);
 uint64_t pw_window_overflow(const pw_window *w);
 /* Bytes of heap this window uses (for memory accounting and benchmarks). */
 size_t pw_window_bytes(const pw_window *w);
+
+/* Snapshots. pw_window_save appends the window's exact state (head, buckets,
+ * totals, last/sketch/distinct contents) to out; it only reads w, so it may
+ * run in a forked child. pw_window_load rebuilds a window of `spec` from r:
+ * every count, key, bucket and total is validated (a window that disagrees
+ * with spec's aggregate or bucket count, unsorted sketch cells, counts that do
+ * not add up, distinct entries outside the window...). NULL with r failed. */
+void pw_window_save(const pw_window *w, pw_buf *out);
+pw_window *pw_window_load(const pw_window_spec *spec, pw_snap_r *r);
 
 #endif

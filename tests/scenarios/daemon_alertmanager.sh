@@ -102,12 +102,16 @@ am_has() { am_alerts >"$T/am-now.jsonl" && jl_atleast 1 "$T/am-now.jsonl" "$1"; 
 
 wait_for 30 am_has 'r["labels"].get("region") == "EMEA"' || fail "the EMEA alert never appeared in Alertmanager"
 wait_for 10 am_has 'r["labels"].get("region") == "APAC"' || fail "the APAC alert never appeared in Alertmanager"
+wait_for 10 grep -q '"state":"firing".*"region":"APAC"' "$T/alerts.jsonl" || fail "the log sink has no APAC alert"
+wait_for 10 grep -q '"state":"firing".*"region":"EMEA"' "$T/alerts.jsonl" || fail "the log sink has no EMEA alert"
 am_alerts >"$T/am-firing.jsonl"
 python3 - "$T/am-firing.jsonl" "$T/alerts.jsonl" <<'PY' || fail "the alert in Alertmanager is not what pipewatch notified"
-import json, sys
+import json, re, sys
 from datetime import datetime, timezone
-def ts(s):
-    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+def ts(s):  # RFC 3339 with any number of fractional digits (Alertmanager may send 9)
+    m = re.fullmatch(r"(.+T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", s)
+    frac = (m.group(2) or ".")[:7].ljust(7, "0")
+    return datetime.fromisoformat(m.group(1) + frac + ("+00:00" if m.group(3) == "Z" else m.group(3)))
 alerts = {a["labels"]["region"]: a for a in map(json.loads, open(sys.argv[1]))}
 notes = {n["labels"]["region"]: n for n in map(json.loads, open(sys.argv[2])) if n["state"] == "firing"}
 assert set(alerts) == {"EMEA", "APAC"}, "Alertmanager lists %s" % sorted(alerts)
@@ -146,10 +150,12 @@ wait_for 15 jl_atleast 1 "$T/rx-amrx.jsonl" \
   'b["status"] == "resolved" and any(a["labels"]["region"] == "EMEA" and a["status"] == "resolved" for a in b["alerts"])' \
   || fail "Alertmanager did not see the alert resolved"
 python3 - "$T/rx-amrx.jsonl" "$T/alerts.jsonl" <<'PY' || fail "the alert resolved by expiry, not by pipewatch's endsAt"
-import json, sys
+import json, re, sys
 from datetime import datetime
-def ts(s):
-    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+def ts(s):  # RFC 3339 with any number of fractional digits (Alertmanager may send 9)
+    m = re.fullmatch(r"(.+T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", s)
+    frac = (m.group(2) or ".")[:7].ljust(7, "0")
+    return datetime.fromisoformat(m.group(1) + frac + ("+00:00" if m.group(3) == "Z" else m.group(3)))
 res = [n for n in map(json.loads, open(sys.argv[2])) if n["state"] == "resolved" and n["labels"]["region"] == "EMEA"]
 got = [a for r in map(json.loads, open(sys.argv[1])) for a in json.loads(r["body"])["alerts"]
        if a["status"] == "resolved" and a["labels"]["region"] == "EMEA"]
@@ -164,3 +170,5 @@ stop_daemon
 [ "$DTOOK_MS" -le 10000 ] || fail "SIGTERM took ${DTOOK_MS} ms"
 ! grep -q 'sink: alertmanager' "$T/daemon.log" || fail "the alertmanager sink reported a problem: $(grep 'sink: alertmanager' "$T/daemon.log" | head -n 3)"
 pass "SIGTERM: exit 0 in ${DTOOK_MS} ms; no delivery problem logged"
+
+stop_all

@@ -146,3 +146,5 @@ redelivered=$(daemon_stat redelivered)
   || fail "events lost or counted twice: produced $total, consumed $consumed, applied $applied, rejected $rejected, redelivered $redelivered"
 [ "$rejected" = 0 ] || fail "$rejected events rejected: $(grep rejected "$T/daemon.log" | head -n 3)"
 pass "after the outage: produced $total, consumed $consumed = applied $applied + rejected $rejected (redelivered $redelivered, not counted)"
+
+stop_all

@@ -130,3 +130,12 @@ stop_daemon() {
 daemon_stat() {
   grep 'stats.*consumed [0-9]*, applied' "$T/daemon.log" | tail -n 1 | grep -o "$1 [0-9]*" | head -n 1 | cut -d' ' -f2
 }
+
+# stop_all: at the end of a passing scenario, kill what it started and reap it quietly (the EXIT trap
+# does the same on failure, where bash's "Killed" notices do no harm).
+stop_all() {
+  local p
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && { wait "$p" 2>/dev/null || true; }; done
+  PIDS=()
+}

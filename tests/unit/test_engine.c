@@ -83,7 +83,7 @@ static void collect(const pw_notification *n, void *ud) {
 static void collect_series(const pw_series_view *s, void *ud) {
     pw_buf *b = ud;
     pw_buf_printf(b, "%d", s->metric_idx);
-    for (int i = 0; s->label_vals[i] && i < 1; i++) pw_buf_printf(b, " %s", s->label_vals[i]);
+    for (int i = 0; i < 1 && s->label_vals[i]; i++) pw_buf_printf(b, " %s", s->label_vals[i]);
     pw_buf_printf(b, " %d %.9g %llu\n", s->defined, s->defined ? s->value : 0.0, (unsigned long long)s->count);
 }
 

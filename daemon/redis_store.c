@@ -1,0 +1,329 @@
+/* redis_store.c -- snapshot generations in Redis, over hiredis's synchronous API.
+ *
+ * Design: see redis_store.h for the keys. Binary values go through
+ * redisCommandArgv (explicit lengths, no format parsing). A large snapshot is
+ * cut into chunks (64 MiB by default, below Redis's 512 MB proto-max-bulk-len)
+ * so that no single value is too large for the server or blocks it long.
+ * The switch is one EVAL: SET latest, copy the old latest to previous, return
+ * it; then a SCAN over PREFIX snap:* deletes every generation other than the
+ * new and the previous one (including those of writers that died midway).
+ * Limits: one writer at a time; the key prefix must not contain glob
+ * characters (config.c refuses them); a chunked read is not atomic against a
+ * writer deleting the generation, but only generations two switches old are
+ * deleted, so a reader would have to take longer than a snapshot interval.
+ */
+#include "redis_store.h"
+
+#include <hiredis/hiredis.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_CHUNK (64u << 20)
+#define MANIFEST "PWCHUNK1"
+
+struct pw_redis {
+    redisContext *c;
+    char *address, *username, *password, *prefix;
+    int database;
+    int64_t connect_ms, command_ms;
+    size_t chunk;
+    char shown[300];
+};
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+pw_redis *pw_redis_new(const pw_redis_conf *c) {
+    pw_redis *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->address = dup_or_null(c->address);
+    r->username = dup_or_null(c->username);
+    r->password = dup_or_null(c->password);
+    r->prefix = strdup(c->prefix ? c->prefix : "pipewatch:");
+    r->database = c->database;
+    r->connect_ms = c->connect_timeout_ms > 0 ? c->connect_timeout_ms : 2000;
+    r->command_ms = c->command_timeout_ms > 0 ? c->command_timeout_ms : 5000;
+    r->chunk = c->chunk_bytes ? c->chunk_bytes : DEFAULT_CHUNK;
+    if (!r->address || !r->prefix) { pw_redis_destroy(r); return NULL; }
+    snprintf(r->shown, sizeof r->shown, "%s%s", strchr(r->address, '/') ? "unix:" : "", r->address);
+    return r;
+}
+
+void pw_redis_destroy(pw_redis *r) {
+    if (!r) return;
+    if (r->c) redisFree(r->c);
+    free(r->address);
+    free(r->username);
+    if (r->password) memset(r->password, 0, strlen(r->password));
+    free(r->password);
+    free(r->prefix);
+    free(r);
+}
+
+const char *pw_redis_address(const pw_redis *r) { return r->shown; }
+
+static struct timeval tv_of(int64_t ms) {
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    return tv;
+}
+
+static int fail(pw_redis *r, char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail(pw_redis *r, char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    if (r->c && r->c->err) { /* the context is unusable after an I/O error or a timeout */
+        redisFree(r->c);
+        r->c = NULL;
+    }
+    return -1;
+}
+
+/* A command with binary-safe arguments. NULL (and err) on failure or a Redis error reply. */
+static redisReply *cmd(pw_redis *r, char *err, size_t errlen, int argc, const char **argv, const size_t *lens) {
+    redisReply *rep = redisCommandArgv(r->c, argc, argv, lens);
+    if (!rep) {
+        fail(r, err, errlen, "redis %s: %s: %s", r->shown, argv[0], r->c->errstr[0] ? r->c->errstr : "I/O error");
+        return NULL;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        fail(r, err, errlen, "redis %s: %s: %s", r->shown, argv[0], rep->str);
+        freeReplyObject(rep);
+        return NULL;
+    }
+    return rep;
+}
+
+static redisReply *cmd2(pw_redis *r, char *err, size_t errlen, const char *a, const char *b) {
+    const char *argv[] = {a, b};
+    size_t lens[] = {strlen(a), strlen(b)};
+    return cmd(r, err, errlen, b ? 2 : 1, argv, lens);
+}
+
+static int connect_if_needed(pw_redis *r, char *err, size_t errlen) {
+    if (r->c) return 0;
+    if (strchr(r->address, '/')) {
+        r->c = redisConnectUnixWithTimeout(r->address, tv_of(r->connect_ms));
+    } else {
+        char host[256];
+        const char *colon = strrchr(r->address, ':');
+        int port = colon ? atoi(colon + 1) : 6379;
+        size_t hl = colon ? (size_t)(colon - r->address) : strlen(r->address);
+        if (hl >= sizeof host) hl = sizeof host - 1;
+        memcpy(host, r->address, hl);
+        host[hl] = 0;
+        if (host[0] == '[' && hl > 1 && host[hl - 1] == ']') { /* [v6]:port */
+            memmove(host, host + 1, hl - 2);
+            host[hl - 2] = 0;
+        }
+        r->c = redisConnectWithTimeout(host, port, tv_of(r->connect_ms));
+    }
+    if (!r->c) return fail(r, err, errlen, "redis %s: cannot allocate a connection", r->shown);
+    if (r->c->err) {
+        int rc = fail(r, err, errlen, "redis %s: connect: %s", r->shown, r->c->errstr);
+        redisFree(r->c);
+        r->c = NULL;
+        return rc;
+    }
+    redisSetTimeout(r->c, tv_of(r->command_ms));
+    redisReply *rep;
+    if (r->password) {
+        const char *argv[] = {"AUTH", r->username ? r->username : r->password, r->password};
+        size_t lens[] = {4, strlen(argv[1]), strlen(r->password)};
+        rep = redisCommandArgv(r->c, r->username ? 3 : 2, argv, lens);
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            /* never echo the password: Redis's own message names no secret */
+            fail(r, err, errlen, "redis %s: AUTH failed: %s", r->shown,
+                 rep ? rep->str : (r->c->errstr[0] ? r->c->errstr : "I/O error"));
+            if (rep) freeReplyObject(rep);
+            redisFree(r->c);
+            r->c = NULL;
+            return -1;
+        }
+        freeReplyObject(rep);
+    }
+    if (r->database) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", r->database);
+        if (!(rep = cmd2(r, err, errlen, "SELECT", db))) {
+            if (r->c) { redisFree(r->c); r->c = NULL; }
+            return -1;
+        }
+        freeReplyObject(rep);
+    }
+    return 0;
+}
+
+static void key(const pw_redis *r, char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void key(const pw_redis *r, char *out, size_t n, const char *fmt, ...) {
+    int l = snprintf(out, n, "%s", r->prefix);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out + l, n - (size_t)l, fmt, ap);
+    va_end(ap);
+}
+
+static int set_bin(pw_redis *r, const char *k, const void *p, size_t n, char *err, size_t errlen) {
+    const char *argv[] = {"SET", k, p};
+    size_t lens[] = {3, strlen(k), n};
+    redisReply *rep = cmd(r, err, errlen, 3, argv, lens);
+    if (!rep) return -1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+/* Delete every generation other than keep1 and keep2 (their chunks included). */
+static int delete_others(pw_redis *r, uint64_t keep1, uint64_t keep2, char *err, size_t errlen) {
+    char pattern[300], cursor[32] = "0";
+    key(r, pattern, sizeof pattern, "snap:*");
+    size_t plen = strlen(r->prefix) + 5;
+    do {
+        const char *argv[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
+        size_t lens[6];
+        for (int i = 0; i < 6; i++) lens[i] = strlen(argv[i]);
+        redisReply *rep = cmd(r, err, errlen, 6, argv, lens);
+        if (!rep) return -1;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING) {
+            freeReplyObject(rep);
+            return fail(r, err, errlen, "redis %s: unexpected SCAN reply", r->shown);
+        }
+        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
+        redisReply *keys = rep->element[1];
+        for (size_t i = 0; i < keys->elements; i++) {
+            const char *k = keys->element[i]->str;
+            if (!k || strlen(k) <= plen) continue;
+            char *end;
+            uint64_t g = strtoull(k + plen, &end, 10);
+            if (end == k + plen || (*end && *end != ':')) continue;
+            if (g == keep1 || g == keep2 || g > keep1) continue;
+            redisReply *d = cmd2(r, err, errlen, "DEL", k);
+            if (!d) { freeReplyObject(rep); return -1; }
+            freeReplyObject(d);
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
+static const char SWITCH_LUA[] =
+    "local old = redis.call('GET', KEYS[1]) "
+    "redis.call('SET', KEYS[1], ARGV[1]) "
+    "if old then redis.call('SET', KEYS[2], old) end "
+    "return old";
+
+int pw_redis_put(pw_redis *r, const void *blob, size_t len, uint64_t *gen, char *err, size_t errlen) {
+    if (connect_if_needed(r, err, errlen) < 0) return -1;
+    char k[300], k2[300];
+    key(r, k, sizeof k, "gen");
+    redisReply *rep = cmd2(r, err, errlen, "INCR", k);
+    if (!rep) return -1;
+    uint64_t g = rep->type == REDIS_REPLY_INTEGER ? (uint64_t)rep->integer : 0;
+    freeReplyObject(rep);
+    if (!g) return fail(r, err, errlen, "redis %s: INCR %s did not return a positive integer", r->shown, k);
+    key(r, k, sizeof k, "snap:%llu", (unsigned long long)g);
+    if (len <= r->chunk) {
+        if (set_bin(r, k, blob, len, err, errlen) < 0) return -1;
+    } else {
+        uint32_t n = (uint32_t)((len + r->chunk - 1) / r->chunk);
+        for (uint32_t i = 0; i < n; i++) {
+            size_t off = (size_t)i * r->chunk, cl = len - off < r->chunk ? len - off : r->chunk;
+            key(r, k2, sizeof k2, "snap:%llu:%u", (unsigned long long)g, i);
+            if (set_bin(r, k2, (const char *)blob + off, cl, err, errlen) < 0) return -1;
+        }
+        unsigned char man[8 + 4 + 8];
+        memcpy(man, MANIFEST, 8);
+        for (int i = 0; i < 4; i++) man[8 + i] = (unsigned char)(n >> (8 * i));
+        for (int i = 0; i < 8; i++) man[12 + i] = (unsigned char)((uint64_t)len >> (8 * i));
+        if (set_bin(r, k, man, sizeof man, err, errlen) < 0) return -1;
+    }
+    char gs[32], latest[300], previous[300];
+    snprintf(gs, sizeof gs, "%llu", (unsigned long long)g);
+    key(r, latest, sizeof latest, "latest");
+    key(r, previous, sizeof previous, "previous");
+    const char *argv[] = {"EVAL", SWITCH_LUA, "2", latest, previous, gs};
+    size_t lens[6];
+    for (int i = 0; i < 6; i++) lens[i] = strlen(argv[i]);
+    if (!(rep = cmd(r, err, errlen, 6, argv, lens))) return -1;
+    uint64_t old = rep->type == REDIS_REPLY_STRING ? strtoull(rep->str, NULL, 10) : 0;
+    freeReplyObject(rep);
+    *gen = g;
+    /* the new generation is visible; a failed cleanup only leaves garbage for the next writer */
+    char e2[256];
+    (void)delete_others(r, g, old, e2, sizeof e2);
+    return 0;
+}
+
+static redisReply *get_key(pw_redis *r, const char *k, char *err, size_t errlen) {
+    redisReply *rep = cmd2(r, err, errlen, "GET", k);
+    if (rep && rep->type != REDIS_REPLY_STRING && rep->type != REDIS_REPLY_NIL) {
+        freeReplyObject(rep);
+        fail(r, err, errlen, "redis %s: %s is not a string", r->shown, k);
+        return NULL;
+    }
+    return rep;
+}
+
+int pw_redis_get(pw_redis *r, int which, void **data, size_t *len, uint64_t *gen, char *err, size_t errlen) {
+    *data = NULL;
+    *len = 0;
+    *gen = 0;
+    if (connect_if_needed(r, err, errlen) < 0) return -1;
+    char k[300];
+    key(r, k, sizeof k, which ? "previous" : "latest");
+    redisReply *rep = get_key(r, k, err, errlen);
+    if (!rep) return -1;
+    if (rep->type == REDIS_REPLY_NIL) { freeReplyObject(rep); return 0; }
+    char *end;
+    uint64_t g = strtoull(rep->str, &end, 10);
+    int bad = !g || *end;
+    freeReplyObject(rep);
+    if (bad) return fail(r, err, errlen, "redis %s: %s does not hold a generation number", r->shown, k);
+    *gen = g;
+    key(r, k, sizeof k, "snap:%llu", (unsigned long long)g);
+    if (!(rep = get_key(r, k, err, errlen))) return -1;
+    if (rep->type == REDIS_REPLY_NIL) {
+        freeReplyObject(rep);
+        return fail(r, err, errlen, "redis %s: generation %llu is missing (%s)", r->shown, (unsigned long long)g, k);
+    }
+    if (rep->len != 20 || memcmp(rep->str, MANIFEST, 8) != 0) { /* a whole snapshot */
+        *data = malloc(rep->len ? rep->len : 1);
+        if (!*data) { freeReplyObject(rep); return fail(r, err, errlen, "out of memory"); }
+        memcpy(*data, rep->str, rep->len);
+        *len = rep->len;
+        freeReplyObject(rep);
+        return 1;
+    }
+    const unsigned char *m = (const unsigned char *)rep->str;
+    uint32_t n = 0;
+    uint64_t total = 0;
+    for (int i = 0; i < 4; i++) n |= (uint32_t)m[8 + i] << (8 * i);
+    for (int i = 0; i < 8; i++) total |= (uint64_t)m[12 + i] << (8 * i);
+    freeReplyObject(rep);
+    if (!n || total > ((uint64_t)1 << 40)) return fail(r, err, errlen, "redis %s: bad chunk manifest", r->shown);
+    char *buf = malloc((size_t)total);
+    if (!buf) return fail(r, err, errlen, "out of memory for a %llu-byte snapshot", (unsigned long long)total);
+    size_t got = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        key(r, k, sizeof k, "snap:%llu:%u", (unsigned long long)g, i);
+        if (!(rep = get_key(r, k, err, errlen))) { free(buf); return -1; }
+        if (rep->type == REDIS_REPLY_NIL || rep->len > total - got) {
+            freeReplyObject(rep);
+            free(buf);
+            return fail(r, err, errlen, "redis %s: chunk %u of generation %llu is missing or too long", r->shown, i,
+                        (unsigned long long)g);
+        }
+        memcpy(buf + got, rep->str, rep->len);
+        got += rep->len;
+        freeReplyObject(rep);
+    }
+    if (got != total) {
+        free(buf);
+        return fail(r, err, errlen, "redis %s: generation %llu has %zu of %llu bytes", r->shown, (unsigned long long)g,
+                    got, (unsigned long long)total);
+    }
+    *data = buf;
+    *len = got;
+    return 1;
+}

@@ -1,0 +1,58 @@
+/* redis_store.h -- snapshot generations in Redis (hiredis, synchronous).
+ *
+ * Keys (PREFIX = redis.key_prefix, default "pipewatch:"):
+ *   PREFIX gen              INCR counter of generations
+ *   PREFIX snap:<gen>       the snapshot bytes, or for a snapshot above the chunk
+ *                           size a manifest "PWCHUNK1" + u32 chunks + u64 total
+ *   PREFIX snap:<gen>:<i>   chunk i (0-based) of a chunked snapshot
+ *   PREFIX latest           the newest complete generation (decimal)
+ *   PREFIX previous         the one before it (the fallback)
+ * A writer stores every byte of a generation first, then switches latest and
+ * previous in one Lua script (atomic), then deletes every other generation.
+ * A reader follows latest (or previous), so it never sees half a snapshot;
+ * generations left behind by a writer that died are deleted by the next one.
+ * One writer at a time (the daemon serializes its snapshots).
+ *
+ * hiredis 0.14 has no TLS: use a unix socket or a local TLS proxy.
+ * After a timeout or an I/O error the connection is dropped and the next call
+ * reconnects (hiredis contexts are unusable after an error).
+ *
+ * Threading: one pw_redis per thread or process; a forked child must create
+ * its own (never use the parent's socket).
+ */
+#ifndef PW_REDIS_STORE_H
+#define PW_REDIS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pw_redis_conf {
+    const char *address;        /* "host:port" or a unix socket path (anything with a '/') */
+    int database;               /* SELECT; 0 = default */
+    const char *username;       /* AUTH user pass (ACL); NULL = AUTH pass only */
+    const char *password;       /* NULL = no AUTH */
+    const char *prefix;         /* key prefix */
+    int64_t connect_timeout_ms;
+    int64_t command_timeout_ms;
+    size_t chunk_bytes;         /* 0 = 64 MiB */
+} pw_redis_conf;
+
+typedef struct pw_redis pw_redis;
+
+/* Copies the strings of c; does not connect yet. NULL on allocation failure. */
+pw_redis *pw_redis_new(const pw_redis_conf *c);
+void pw_redis_destroy(pw_redis *r); /* accepts NULL */
+
+/* Store one snapshot (borrowed) as a new generation, make it the latest, keep
+ * the previous latest as the fallback and delete older generations. 0 with
+ * *gen, or -1 with err (nothing is switched: readers keep the old latest). */
+int pw_redis_put(pw_redis *r, const void *blob, size_t len, uint64_t *gen, char *err, size_t errlen);
+
+/* Read the latest (which = 0) or the previous (which = 1) generation. 1 with
+ * *data (malloc'd, caller frees), *len and *gen; 0 if there is none; -1 with err. */
+int pw_redis_get(pw_redis *r, int which, void **data, size_t *len, uint64_t *gen, char *err, size_t errlen);
+
+/* The address as it may be logged ("unix:/path" or "host:port"; never credentials). */
+const char *pw_redis_address(const pw_redis *r);
+
+#endif

@@ -1,0 +1,248 @@
+/* snapshot.c -- the snapshot container: header, engine section, offsets, checksum.
+ *
+ * See snapshot.h for the layout and why. This file owns the framing and the
+ * encoding primitives; each module encodes its own state with them
+ * (pw_engine_save, pw_window_save), so the format of a window lives next to
+ * the window. Everything here is pure and reentrant.
+ *
+ * Decoding never trusts a length: every count is checked against the bytes
+ * that remain before anything is allocated for it, the total length and the
+ * checksum are checked before any section is read, and the reader's first
+ * failure sticks. Limits: a snapshot is built in one buffer (the forked child
+ * holds the whole encoding in memory: about the engine's heap size for scalar
+ * windows); pw_buf aborts if that allocation fails, which in the child only
+ * fails that snapshot.
+ */
+#include "snapshot.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+#define HEADER_BYTES (6 + 2 + 8 + 8)
+#define MAX_TOPIC 249 /* Kafka's own limit on topic names */
+
+/* ---------- writing ---------- */
+
+static void put_le(pw_buf *b, uint64_t v, int n) {
+    unsigned char x[8];
+    for (int i = 0; i < n; i++) x[i] = (unsigned char)(v >> (8 * i));
+    pw_buf_append(b, x, (size_t)n);
+}
+
+void pw_snap_u8(pw_buf *b, uint8_t v) { put_le(b, v, 1); }
+void pw_snap_u32(pw_buf *b, uint32_t v) { put_le(b, v, 4); }
+void pw_snap_u64(pw_buf *b, uint64_t v) { put_le(b, v, 8); }
+void pw_snap_i64(pw_buf *b, int64_t v) { put_le(b, (uint64_t)v, 8); }
+void pw_snap_f64(pw_buf *b, double v) {
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    put_le(b, u, 8);
+}
+void pw_snap_str(pw_buf *b, const char *s, size_t n) {
+    pw_snap_u32(b, (uint32_t)n);
+    pw_buf_append(b, s, n);
+}
+size_t pw_snap_hole_u64(pw_buf *b) {
+    size_t at = b->len;
+    put_le(b, 0, 8);
+    return at;
+}
+void pw_snap_patch_u64(pw_buf *b, size_t at, uint64_t v) {
+    for (int i = 0; i < 8; i++) b->data[at + (size_t)i] = (char)(unsigned char)(v >> (8 * i));
+}
+
+uint64_t pw_snap_checksum(const void *p, size_t n) {
+    const unsigned char *s = p;
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < n; i++) { h ^= s[i]; h *= 1099511628211ULL; }
+    return h;
+}
+
+/* ---------- reading ---------- */
+
+void pw_snap_r_init(pw_snap_r *r, const void *p, size_t len) {
+    memset(r, 0, sizeof *r);
+    r->p = p;
+    r->len = len;
+}
+
+int pw_snap_fail(pw_snap_r *r, const char *fmt, ...) {
+    if (r->failed) return -1;
+    r->failed = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err, sizeof r->err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static uint64_t get_le(pw_snap_r *r, int n) {
+    if (r->failed) return 0;
+    if (r->len - r->off < (size_t)n) {
+        pw_snap_fail(r, "truncated at byte %zu", r->off);
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v |= (uint64_t)r->p[r->off + (size_t)i] << (8 * i);
+    r->off += (size_t)n;
+    return v;
+}
+
+uint8_t pw_snap_ru8(pw_snap_r *r) { return (uint8_t)get_le(r, 1); }
+uint32_t pw_snap_ru32(pw_snap_r *r) { return (uint32_t)get_le(r, 4); }
+uint64_t pw_snap_ru64(pw_snap_r *r) { return get_le(r, 8); }
+int64_t pw_snap_ri64(pw_snap_r *r) { return (int64_t)get_le(r, 8); }
+double pw_snap_rf64(pw_snap_r *r) {
+    uint64_t u = get_le(r, 8);
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+int pw_snap_rstr(pw_snap_r *r, const char **s, uint32_t *n, uint32_t max) {
+    *s = "";
+    *n = 0;
+    uint32_t l = pw_snap_ru32(r);
+    if (r->failed) return -1;
+    if (l > max) return pw_snap_fail(r, "string of %u bytes at byte %zu (at most %u)", l, r->off - 4, max);
+    if (r->len - r->off < l) return pw_snap_fail(r, "truncated string at byte %zu", r->off);
+    *s = (const char *)r->p + r->off;
+    *n = l;
+    r->off += l;
+    return 0;
+}
+
+uint32_t pw_snap_rcount(pw_snap_r *r, size_t min_bytes, const char *what) {
+    uint32_t c = pw_snap_ru32(r);
+    if (r->failed) return 0;
+    if (min_bytes && (uint64_t)c * min_bytes > r->len - r->off) {
+        pw_snap_fail(r, "%u %s cannot fit in the %zu bytes left", c, what, r->len - r->off);
+        return 0;
+    }
+    return c;
+}
+
+int pw_snap_rskip(pw_snap_r *r, uint64_t n) {
+    if (r->failed) return -1;
+    if (n > r->len - r->off) return pw_snap_fail(r, "truncated section at byte %zu", r->off);
+    r->off += (size_t)n;
+    return 0;
+}
+
+/* ---------- whole snapshots ---------- */
+
+void pw_snapshot_encode(pw_buf *out, pw_engine *e, int64_t created_ms, const pw_snap_offset *offs, int noffs) {
+    size_t start = out->len;
+    pw_buf_append(out, PW_SNAPSHOT_MAGIC, 6);
+    put_le(out, PW_SNAPSHOT_VERSION, 2);
+    size_t total = pw_snap_hole_u64(out);
+    pw_snap_i64(out, created_ms);
+    size_t elen = pw_snap_hole_u64(out);
+    size_t e0 = out->len;
+    pw_engine_save(e, out);
+    pw_snap_patch_u64(out, elen, out->len - e0);
+    pw_snap_u32(out, (uint32_t)noffs);
+    for (int i = 0; i < noffs; i++) {
+        pw_snap_str(out, offs[i].topic, strlen(offs[i].topic));
+        pw_snap_u32(out, (uint32_t)offs[i].partition);
+        pw_snap_i64(out, offs[i].next);
+    }
+    pw_snap_patch_u64(out, total, out->len - start + 8);
+    pw_snap_u64(out, pw_snap_checksum(out->data + start, out->len - start));
+}
+
+void pw_snapshot_info_free(pw_snapshot_info *in) {
+    for (int i = 0; i < in->noffsets; i++) free(in->offsets[i].topic);
+    free(in->offsets);
+    in->offsets = NULL;
+    in->noffsets = 0;
+}
+
+int pw_snapshot_parse(const void *p, size_t len, pw_snapshot_info *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    const unsigned char *b = p;
+    if (len < 6 || memcmp(b, PW_SNAPSHOT_MAGIC, 6) != 0) {
+        snprintf(err, errlen, "not a pipewatch snapshot (no %s magic)", PW_SNAPSHOT_MAGIC);
+        return -1;
+    }
+    pw_snap_r r;
+    pw_snap_r_init(&r, p, len);
+    r.off = 6;
+    uint32_t version = (uint32_t)get_le(&r, 2);
+    if (r.failed) { snprintf(err, errlen, "truncated snapshot (%zu bytes)", len); return -1; }
+    if (version != PW_SNAPSHOT_VERSION) {
+        snprintf(err, errlen, "snapshot format version %u, this pipewatch reads version %d", version,
+                 PW_SNAPSHOT_VERSION);
+        return -1;
+    }
+    uint64_t total = pw_snap_ru64(&r);
+    if (r.failed || total != len || len < HEADER_BYTES + 8 + 4 + 8) {
+        snprintf(err, errlen, "truncated or padded snapshot: %zu bytes where its header says %llu", len,
+                 (unsigned long long)total);
+        return -1;
+    }
+    uint64_t sum = 0;
+    for (int i = 0; i < 8; i++) sum |= (uint64_t)b[len - 8 + (size_t)i] << (8 * i);
+    if (sum != pw_snap_checksum(b, len - 8)) {
+        snprintf(err, errlen, "checksum mismatch: the snapshot is corrupt");
+        return -1;
+    }
+    r.len = len - 8; /* the sections end at the trailer */
+    out->version = version;
+    out->size = total;
+    out->created_ms = pw_snap_ri64(&r);
+    uint64_t elen = pw_snap_ru64(&r);
+    if (!r.failed && elen > r.len - r.off) pw_snap_fail(&r, "engine section longer than the snapshot");
+    if (!r.failed) {
+        out->engine = r.p + r.off;
+        out->engine_len = (size_t)elen;
+        r.off += (size_t)elen;
+        pw_snap_r er;
+        pw_snap_r_init(&er, out->engine, out->engine_len);
+        out->stream_time = pw_snap_ri64(&er); /* the engine section starts with stream time */
+        if (er.failed) pw_snap_fail(&r, "engine section: %s", er.err);
+    }
+    uint32_t n = pw_snap_rcount(&r, 4 + 4 + 8, "partition offsets");
+    if (!r.failed && n) out->offsets = calloc(n, sizeof *out->offsets);
+    if (!r.failed && n && !out->offsets) pw_snap_fail(&r, "out of memory");
+    for (uint32_t i = 0; i < n && !r.failed; i++) {
+        const char *t;
+        uint32_t tl;
+        if (pw_snap_rstr(&r, &t, &tl, MAX_TOPIC) < 0) break;
+        int32_t part = (int32_t)pw_snap_ru32(&r);
+        int64_t next = pw_snap_ri64(&r);
+        if (r.failed) break;
+        if (tl == 0 || memchr(t, 0, tl) || part < 0 || next < 0) {
+            pw_snap_fail(&r, "bad partition offset entry %u", i);
+            break;
+        }
+        pw_snap_offset *o = &out->offsets[out->noffsets];
+        o->topic = strndup(t, tl);
+        if (!o->topic) { pw_snap_fail(&r, "out of memory"); break; }
+        o->partition = part;
+        o->next = next;
+        out->noffsets++;
+    }
+    if (!r.failed && r.off != r.len) pw_snap_fail(&r, "%zu unexpected bytes before the trailer", r.len - r.off);
+    if (r.failed) {
+        snprintf(err, errlen, "invalid snapshot: %s", r.err);
+        pw_snapshot_info_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+int pw_snapshot_restore(const void *p, size_t len, pw_engine *e,
+                        void (*report)(const char *metric, int kept, void *ud), void *ud, pw_snapshot_info *info,
+                        char *err, size_t errlen) {
+    if (pw_snapshot_parse(p, len, info, err, errlen) < 0) return -1;
+    if (pw_engine_load(e, info->engine, info->engine_len, report, ud, err, errlen) < 0) {
+        pw_snapshot_info_free(info);
+        return -1;
+    }
+    return 0;
+}
