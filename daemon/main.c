@@ -17,6 +17,7 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } cmds[] = {
+    {"demo", pw_cmd_demo, "the daemon with a private broker, redis and generated events"},
     {"run", pw_cmd_run, "run the daemon: consume Kafka, evaluate rules, notify"},
     {"check", pw_cmd_check, "validate rule files and directories"},
     {"replay", pw_cmd_replay, "run rules over a JSON-lines event file (backtest)"},

@@ -377,6 +377,7 @@ typedef struct snapper {
     int64_t last_ok;            /* mono ms of the last success (start-up counts as one) */
     int fails;                  /* consecutive failures */
     uint64_t ok, failed;
+    int64_t last_dur_us;        /* the last successful writer's duration (child), for /metrics */
     int paused;
 } snapper;
 
@@ -475,6 +476,7 @@ static void snap_done(server *s, int ok, const char *msg) {
         pw_info("snapshot", "generation %llu written: %zu bytes, fork %.3f ms (loop stall), child %.1f ms", gen, bytes,
                 (double)sn->fork_ms_x1000 / 1000.0, (double)us / 1000.0);
         sn->ok++;
+        sn->last_dur_us = (int64_t)us;
         sn->fails = 0;
         sn->last_ok = now;
         sn->next_due = now + s->cfg->snapshot_interval_ms;
@@ -713,6 +715,7 @@ static const pw_api_view *http_view(void *ud) {
         v->snap_enabled = 1;
         v->snap_last_ok_ms = sn->ok || sn->last_ok ? v->now_ms - (pw_time_mono_ms() - sn->last_ok) : 0;
         v->snap_count = sn->ok;
+        v->snap_last_duration_ms = sn->last_dur_us / 1000;
         v->snap_failures = sn->failed;
         v->snap_max_age_ms = s->cfg->http_snapshot_max_age_ms;
     }
