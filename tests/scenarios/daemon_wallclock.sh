@@ -94,10 +94,10 @@ for rule, lo, hi in (("orders_absent", 3, 6), ("orders_stopped", 9, 13)):
     d = at - last
     assert lo - 0.001 <= d <= hi, "%s fired %.1f s after the last event, expected %d..%d s" % (rule, d, lo, hi)
     lag = logged[rule] - at
-    assert -0.01 <= lag <= 2.0, "%s: at %s but logged %.2f s later" % (rule, notes[rule]["at"], lag)
+    assert -0.01 <= lag <= 3.0, "%s: at %s but logged %.2f s later" % (rule, notes[rule]["at"], lag)
     print("# %s: fired %.1f s after the last event, logged %.2f s after its 'at'" % (rule, d, lag))
 PY
-pass "with no events, absent and below alerts fire on the wall clock, logged within 2 s of their 'at'"
+pass "with no events, absent and below alerts fire on the wall clock, logged within 3 s of their 'at'"
 
 now_events "$T/b.jsonl" 2
 produce crm "$T/b.jsonl"

@@ -14,7 +14,7 @@
 #      the changed one starts empty, the log and `pipewatch snapshot inspect` say which.
 # Soak variant with many trials: tests/soak/snapshot_soak.sh. TRIALS (default 3) sets the number of kills.
 source "$(dirname "$0")/lib.bash"
-command -v redis-server >/dev/null || { echo "ok - skipped: no redis-server"; exit 0; }
+command -v redis-server >/dev/null || skip "redis-server is not installed"
 TRIALS="${TRIALS:-3}"
 COUNT="${COUNT:-150000}"
 PARTS="${PARTS:-32}"

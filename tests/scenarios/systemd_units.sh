@@ -10,10 +10,7 @@
 # Needs no running systemd (PID 1 may be anything). Skips only when systemd-analyze is missing.
 source "$(dirname "$0")/lib.bash"
 
-if ! command -v systemd-analyze >/dev/null; then
-  echo "skip: systemd-analyze is not installed (Debian package systemd)"
-  exit 0
-fi
+command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed (Debian package systemd)"
 BUILD="$(dirname "$PW")"
 [ -f "$BUILD/CMakeCache.txt" ] || fail "$BUILD is not a CMake build directory (needed for cmake --install)"
 
