@@ -1,7 +1,7 @@
 /* gen.h -- synthetic CRM and marketing events (`pipewatch gen`, the demo, benchmarks, tests).
  *
  * A generator plays a few weeks of a small SaaS/e-commerce business that
- * follows the example schema (/tmp/issues/event_schema.md, README "Events"):
+ * follows the example schema (README "Events"):
  * leads from eight channels in four regions, deals won or lost some days
  * later, orders, subscriptions started and cancelled, campaign e-mails and
  * their clicks. Volumes follow each region's local working day and week,
