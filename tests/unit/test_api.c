@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine_fixture.h"
 #include "api.h"
 #include "buf.h"
 #include "engine.h"
@@ -69,20 +70,7 @@ static fixture F;
 static void noop_notify(const pw_notification *n, void *ud) { (void)n; (void)ud; }
 
 static void setup(void) {
-    char path[128];
-    snprintf(path, sizeof path, "/tmp/pw-test-api-%d.yaml", (int)getpid());
-    FILE *f = fopen(path, "w");
-    cr_assert(f);
-    fputs(RULES, f);
-    fclose(f);
-    pw_diag d;
-    pw_diag_init(&d);
-    const char *paths[] = {path};
-    F.rs = pw_ruleset_load(paths, 1, NULL, &d);
-    if (!F.rs) pw_diag_print(&d, stderr);
-    pw_diag_free(&d);
-    unlink(path);
-    cr_assert(F.rs, "rules must load");
+    F.rs = tfx_load_rules(RULES);
     pw_decoder_conf dc = {F.rs->type_slot, F.rs->time_slot, F.rs->id_slot, 4096, 16};
     F.dec = pw_decoder_new(F.rs->fields, &dc);
     pw_engine_opts o = {0};

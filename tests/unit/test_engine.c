@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "engine_fixture.h"
 #include "engine.h"
 #include "event.h"
 #include "ruleset.h"
@@ -55,30 +56,6 @@ static const char *RULES =
     "  - {name: long_cycle, metric: cycle, above: 50, repeat: 1h}\n"
     "  - {name: no_deals, metric: won, absent: 3h, match: {region: EU}}\n";
 
-static char rules_path[256];
-
-static pw_ruleset *load_rules(const char *text) {
-    snprintf(rules_path, sizeof rules_path, "/tmp/pw-test-engine-%d.yaml", (int)getpid());
-    FILE *f = fopen(rules_path, "w");
-    cr_assert(f);
-    fputs(text, f);
-    fclose(f);
-    pw_diag d;
-    pw_diag_init(&d);
-    const char *paths[] = {rules_path};
-    pw_ruleset *rs = pw_ruleset_load(paths, 1, NULL, &d);
-    if (!rs) pw_diag_print(&d, stderr);
-    pw_diag_free(&d);
-    unlink(rules_path);
-    cr_assert(rs, "rules must load");
-    return rs;
-}
-
-static void collect(const pw_notification *n, void *ud) {
-    pw_buf *b = ud;
-    pw_notification_json(n, b);
-    pw_buf_putc(b, '\n');
-}
 
 static void collect_series(const pw_series_view *s, void *ud) {
     pw_buf *b = ud;
@@ -99,7 +76,7 @@ static void run_init(run *r, const pw_ruleset *rs, int no_skip) {
     pw_buf_init(&r->out);
     pw_engine_opts o = {0};
     o.no_skip = no_skip;
-    r->eng = pw_engine_new(rs, &o, collect, &r->out);
+    r->eng = pw_engine_new(rs, &o, tfx_collect, &r->out);
     cr_assert(r->dec && r->eng);
 }
 
@@ -124,7 +101,7 @@ static uint64_t rnd(void) {
 }
 
 Test(engine, skipping_quiet_boundaries_changes_nothing) {
-    pw_ruleset *rs = load_rules(RULES);
+    pw_ruleset *rs = tfx_load_rules(RULES);
     static const char *regions[] = {"EU", "US", "APAC"};
     int streams_with_gaps = 0;
     for (int trial = 0; trial < 150; trial++) {
@@ -183,7 +160,7 @@ Test(engine, skipping_quiet_boundaries_changes_nothing) {
 Test(engine, jump_to_year_9999_is_bounded) {
     /* the rules of RULES without `repeat` (repeats are real notifications: 8,000 years of them are not
      * a cost the engine can avoid) */
-    pw_ruleset *rs = load_rules(
+    pw_ruleset *rs = tfx_load_rules(
         "metrics:\n"
         "  - {name: orders, events: [order.placed], by: [region], window: 1h, resolution: 10m}\n"
         "  - {name: won, events: [deal.won], by: [region], window: 1h, resolution: 10m}\n"
@@ -244,7 +221,7 @@ static void find_series(const pw_series_view *s, void *ud) {
 }
 
 Test(engine, reload_keeps_unchanged_state) {
-    pw_ruleset *rs = load_rules(RULES);
+    pw_ruleset *rs = tfx_load_rules(RULES);
     run r;
     run_init(&r, rs, 0);
     for (int i = 0; i < 5; i++) {
@@ -253,10 +230,10 @@ Test(engine, reload_keeps_unchanged_state) {
         run_event(&r, json);
     }
     cr_assert(strstr(r.out.data, "\"rule\":\"many_orders\",\"state\":\"firing\""), "many_orders fires before reload");
-    pw_ruleset *rs2 = load_rules(RELOADED);
+    pw_ruleset *rs2 = tfx_load_rules(RELOADED);
     pw_buf out2;
     pw_buf_init(&out2);
-    pw_engine *e2 = pw_engine_new(rs2, NULL, collect, &out2);
+    pw_engine *e2 = pw_engine_new(rs2, NULL, tfx_collect, &out2);
     kept kp = {0};
     pw_engine_adopt(e2, r.eng, on_kept, &kp);
     r.eng = e2;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "engine_fixture.h"
 #include "engine.h"
 #include "event.h"
 #include "ruleset.h"
@@ -58,29 +59,6 @@ static const char *RULES =
     "  - {name: long_cycle, metric: cycle, above: 50, repeat: 1h}\n"
     "  - {name: revenue_high, metric: revenue, above: 400, for: 5m}\n";
 
-static pw_ruleset *load_rules(const char *text) {
-    char path[128];
-    snprintf(path, sizeof path, "/tmp/pw-test-snapshot-%d.yaml", (int)getpid());
-    FILE *f = fopen(path, "w");
-    cr_assert(f);
-    fputs(text, f);
-    fclose(f);
-    pw_diag d;
-    pw_diag_init(&d);
-    const char *paths[] = {path};
-    pw_ruleset *rs = pw_ruleset_load(paths, 1, NULL, &d);
-    if (!rs) pw_diag_print(&d, stderr);
-    pw_diag_free(&d);
-    unlink(path);
-    cr_assert(rs, "rules must load");
-    return rs;
-}
-
-static void collect(const pw_notification *n, void *ud) {
-    pw_buf *b = ud;
-    pw_notification_json(n, b);
-    pw_buf_putc(b, '\n');
-}
 
 typedef struct dump { pw_buf *b; const pw_ruleset *rs; } dump;
 
@@ -164,7 +142,7 @@ static void run_init(run *r, const pw_ruleset *rs) {
     r->dec = pw_decoder_new(rs->fields, &dc);
     pw_buf_init(&r->out);
     pw_buf_puts(&r->out, "");
-    r->eng = pw_engine_new(rs, NULL, collect, &r->out);
+    r->eng = pw_engine_new(rs, NULL, tfx_collect, &r->out);
     cr_assert(r->dec && r->eng);
 }
 
@@ -197,7 +175,7 @@ static int count_states(const char *dump_text, int state) {
 }
 
 Test(snapshot, round_trip_continues_identically) {
-    pw_ruleset *rs = load_rules(RULES);
+    pw_ruleset *rs = tfx_load_rules(RULES);
     const int N = 3000;
     char **evs;
     make_events(42, N, &evs);
@@ -269,7 +247,7 @@ Test(snapshot, round_trip_continues_identically) {
 }
 
 Test(snapshot, empty_engine_round_trip) {
-    pw_ruleset *rs = load_rules(RULES);
+    pw_ruleset *rs = tfx_load_rules(RULES);
     run a, b;
     run_init(&a, rs);
     run_init(&b, rs);
@@ -313,7 +291,7 @@ static int try_restore(const pw_ruleset *rs, const void *p, size_t len, char *er
 }
 
 Test(snapshot, every_single_byte_corruption_is_refused) {
-    pw_ruleset *rs = load_rules(RULES);
+    pw_ruleset *rs = tfx_load_rules(RULES);
     pw_buf snap = small_snapshot(rs);
     unsigned char *copy = malloc(snap.len);
     char err[256];
@@ -332,7 +310,7 @@ Test(snapshot, every_single_byte_corruption_is_refused) {
 }
 
 Test(snapshot, every_truncation_is_refused) {
-    pw_ruleset *rs = load_rules(RULES);
+    pw_ruleset *rs = tfx_load_rules(RULES);
     pw_buf snap = small_snapshot(rs);
     char err[256];
     for (size_t n = 0; n < snap.len; n++) {
@@ -353,7 +331,7 @@ static void fix_checksum(unsigned char *p, size_t len) {
 }
 
 Test(snapshot, corruption_behind_a_valid_checksum_never_crashes) {
-    pw_ruleset *rs = load_rules(RULES);
+    pw_ruleset *rs = tfx_load_rules(RULES);
     pw_buf snap = small_snapshot(rs);
     unsigned char *copy = malloc(snap.len);
     char err[256];
@@ -377,7 +355,7 @@ Test(snapshot, corruption_behind_a_valid_checksum_never_crashes) {
 }
 
 Test(snapshot, foreign_and_other_versions_are_refused_by_name) {
-    pw_ruleset *rs = load_rules(RULES);
+    pw_ruleset *rs = tfx_load_rules(RULES);
     pw_buf snap = small_snapshot(rs);
     char err[256];
     unsigned char *copy = malloc(snap.len);
@@ -424,7 +402,7 @@ static void on_kept(const char *metric, int kept, void *ud) {
 }
 
 Test(snapshot, changed_rules_restore_unchanged_metrics_only) {
-    pw_ruleset *rs = load_rules(RULES);
+    pw_ruleset *rs = tfx_load_rules(RULES);
     run a;
     run_init(&a, rs);
     char **evs;
@@ -442,7 +420,7 @@ Test(snapshot, changed_rules_restore_unchanged_metrics_only) {
     memcpy(p, "above: 7", 8);
     p = strstr(rules2, "name: max_amount");
     memcpy(p + 6, "max_amoun2", 10);
-    pw_ruleset *rs2 = load_rules(rules2);
+    pw_ruleset *rs2 = tfx_load_rules(rules2);
     pw_engine *e2 = pw_engine_new(rs2, NULL, NULL, NULL);
     kept_log kl = {""};
     pw_snapshot_info info;
