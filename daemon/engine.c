@@ -172,9 +172,24 @@ static series *series_find(const mstate *m, uint64_t h, const char *const *v, co
         series *s = m->tab[i];
         if (!s) return NULL;
         if (s->hash != h) continue;
-        int eq = 1;
+        int eq = 1; /* stored labels are NUL-terminated: equal bytes then the NUL, no strlen */
         for (int j = 0; j < s->nlabels && eq; j++)
-            eq = strlen(s->labels[j]) == len[j] && memcmp(s->labels[j], v[j], len[j]) == 0;
+            eq = memcmp(s->labels[j], v[j], len[j]) == 0 && s->labels[j][len[j]] == 0;
+        if (eq) return s;
+    }
+}
+
+/* The series of metric m with the same labels as series o of another metric with the same `by`
+ * (a ratio and its parts): same hash, labels compared as strings. */
+static series *series_find_same(const mstate *m, const series *o) {
+    if (!m->cap) return NULL;
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = (uint32_t)o->hash & mask;; i = (i + 1) & mask) {
+        series *s = m->tab[i];
+        if (!s) return NULL;
+        if (s->hash != o->hash) continue;
+        int eq = 1;
+        for (int j = 0; j < s->nlabels && eq; j++) eq = strcmp(s->labels[j], o->labels[j]) == 0;
         if (eq) return s;
     }
 }
@@ -296,11 +311,8 @@ static void series_input(pw_engine *e, mstate *m, series *s, int64_t t, pw_alert
         return;
     }
     mstate *nm = &e->m[d->num_idx], *dm = &e->m[d->den_idx];
-    uint32_t len[16];
-    for (int i = 0; i < s->nlabels; i++) len[i] = (uint32_t)strlen(s->labels[i]);
-    const char *const *lv = (const char *const *)s->labels;
-    series *ns = series_find(nm, s->hash, lv, len);
-    series *ds = series_find(dm, s->hash, lv, len);
+    series *ns = series_find_same(nm, s);
+    series *ds = series_find_same(dm, s);
     int ndef, ddef;
     double nv, dv;
     uint64_t nc, dc;
@@ -401,11 +413,8 @@ static int series_idle(pw_engine *e, mstate *m, series *s, int64_t h) {
     if (s->nactive) return 0;
     if (m->def->kind == PW_METRIC_RATIO) {
         const pw_metric_def *d = m->def;
-        uint32_t len[16];
-        for (int i = 0; i < s->nlabels; i++) len[i] = (uint32_t)strlen(s->labels[i]);
-        const char *const *lv = (const char *const *)s->labels;
-        if (series_find(&e->m[d->num_idx], s->hash, lv, len)) return 0;
-        if (series_find(&e->m[d->den_idx], s->hash, lv, len)) return 0;
+        if (series_find_same(&e->m[d->num_idx], s)) return 0;
+        if (series_find_same(&e->m[d->den_idx], s)) return 0;
     } else {
         pw_window_advance(s->win, h);
         if (!pw_window_empty(s->win)) return 0;
@@ -680,11 +689,7 @@ static int64_t quiet_until(pw_engine *e, mstate *m, int64_t b) {
             pw_window_advance(s->win, h);
             if (!pw_window_empty(s->win)) return b;
         } else {
-            uint32_t len[16];
-            for (int i = 0; i < s->nlabels; i++) len[i] = (uint32_t)strlen(s->labels[i]);
-            const char *const *lv = (const char *const *)s->labels;
-            series *parts[2] = {series_find(&e->m[d->num_idx], s->hash, lv, len),
-                                series_find(&e->m[d->den_idx], s->hash, lv, len)};
+            series *parts[2] = {series_find_same(&e->m[d->num_idx], s), series_find_same(&e->m[d->den_idx], s)};
             for (int i = 0; i < 2; i++) {
                 if (!parts[i]) continue;
                 pw_window_advance(parts[i]->win, h); /* same resolution as the ratio */
@@ -1252,11 +1257,8 @@ void pw_engine_foreach_series(pw_engine *e, pw_series_fn fn, void *ud) {
             v.win = s->win;
             v.num_win = v.den_win = NULL;
             if (m->def->kind == PW_METRIC_RATIO) {
-                uint32_t len[16];
-                for (int j = 0; j < s->nlabels; j++) len[j] = (uint32_t)strlen(s->labels[j]);
-                const char *const *lv = (const char *const *)s->labels;
-                series *ns = series_find(&e->m[m->def->num_idx], s->hash, lv, len);
-                series *ds = series_find(&e->m[m->def->den_idx], s->hash, lv, len);
+                series *ns = series_find_same(&e->m[m->def->num_idx], s);
+                series *ds = series_find_same(&e->m[m->def->den_idx], s);
                 v.num_win = ns ? ns->win : NULL; /* advanced to the head by series_input above */
                 v.den_win = ds ? ds->win : NULL;
             }

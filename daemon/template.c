@@ -160,8 +160,47 @@ static void label_error(const placeholder *ph, const char *const *names, int n, 
     }
 }
 
-int pw_template_check(const char *src, const char *const *label_names, int n, size_t *err_off, char *errbuf,
-                      size_t errlen) {
+/* The message for a placeholder that an annotation template cannot have. */
+static void annotation_error(const placeholder *ph, const char *const *label_names, int n, char *errbuf,
+                             size_t errlen) {
+    if (ph->kind == PH_LABEL) {
+        label_error(ph, label_names, n, errbuf, errlen);
+        return;
+    }
+    char word[72];
+    shown(ph->name, ph->nlen, word, sizeof word);
+    if (ph->kind != PH_UNKNOWN) {
+        snprintf(errbuf, errlen, "placeholder '%s' is only available in sink body templates (" PH_EXPECTED ")", word);
+    } else if (ph->nlen == 0) {
+        snprintf(errbuf, errlen, "empty placeholder '{{ }}' (" PH_EXPECTED ")");
+    } else if (find_label(ph->name, ph->nlen, label_names, n) >= 0) {
+        /* a bare label name: the most likely mistake */
+        snprintf(errbuf, errlen, "unknown placeholder '%s' (did you mean 'labels.%s'?)", word, word);
+    } else {
+        const char *hint = pw_diag_suggest(word, ph_annotation_names);
+        if (hint)
+            snprintf(errbuf, errlen, "unknown placeholder '%s' (did you mean '%s'?)", word, hint);
+        else
+            snprintf(errbuf, errlen, "unknown placeholder '%s' (" PH_EXPECTED ")", word);
+    }
+}
+
+/* The message for a placeholder that a body template cannot have (only unknown names). */
+static void body_error(const placeholder *ph, char *errbuf, size_t errlen) {
+    char word[72];
+    shown(ph->name, ph->nlen, word, sizeof word);
+    const char *hint = ph->nlen ? pw_diag_suggest(word, ph_names) : NULL;
+    if (ph->nlen == 0)
+        snprintf(errbuf, errlen, "empty placeholder '{{ }}' (" PH_EXPECTED_BODY ")");
+    else if (hint)
+        snprintf(errbuf, errlen, "unknown placeholder '%s' (did you mean '%s'?)", word, hint);
+    else
+        snprintf(errbuf, errlen, "unknown placeholder '%s' (" PH_EXPECTED_BODY ")", word);
+}
+
+/* One checker for both kinds of template: body = 1 for sink bodies (label_names unused). */
+static int check(const char *src, int body, const char *const *label_names, int n, size_t *err_off, char *errbuf,
+                 size_t errlen) {
     size_t pos = 0;
     placeholder ph;
     char dummy[8];
@@ -177,66 +216,25 @@ int pw_template_check(const char *src, const char *const *label_names, int n, si
             snprintf(errbuf, errlen, "unterminated '{{' (a placeholder ends with '}}')");
             return -1;
         }
-        if (ph.kind == PH_LABEL) {
-            if (find_label(ph.label, ph.llen, label_names, n) >= 0) continue;
-            if (err_off) *err_off = ph.start;
-            label_error(&ph, label_names, n, errbuf, errlen);
-            return -1;
-        }
-        if (ph.kind < PH_ANNOTATION_LIMIT) continue;
+        int ok = body ? ph.kind != PH_UNKNOWN
+                      : ph.kind == PH_LABEL ? find_label(ph.label, ph.llen, label_names, n) >= 0
+                                            : ph.kind < PH_ANNOTATION_LIMIT;
+        if (ok) continue;
         if (err_off) *err_off = ph.start;
-        char word[72];
-        shown(ph.name, ph.nlen, word, sizeof word);
-        if (ph.kind != PH_UNKNOWN) {
-            snprintf(errbuf, errlen,
-                     "placeholder '%s' is only available in sink body templates (" PH_EXPECTED ")", word);
-        } else if (ph.nlen == 0) {
-            snprintf(errbuf, errlen, "empty placeholder '{{ }}' (" PH_EXPECTED ")");
-        } else if (find_label(ph.name, ph.nlen, label_names, n) >= 0) {
-            /* a bare label name: the most likely mistake */
-            snprintf(errbuf, errlen, "unknown placeholder '%s' (did you mean 'labels.%s'?)", word, word);
-        } else {
-            const char *hint = pw_diag_suggest(word, ph_annotation_names);
-            if (hint)
-                snprintf(errbuf, errlen, "unknown placeholder '%s' (did you mean '%s'?)", word, hint);
-            else
-                snprintf(errbuf, errlen, "unknown placeholder '%s' (" PH_EXPECTED ")", word);
-        }
+        if (body) body_error(&ph, errbuf, errlen);
+        else annotation_error(&ph, label_names, n, errbuf, errlen);
         return -1;
     }
     return 0;
 }
 
+int pw_template_check(const char *src, const char *const *label_names, int n, size_t *err_off, char *errbuf,
+                      size_t errlen) {
+    return check(src, 0, label_names, n, err_off, errbuf, errlen);
+}
+
 int pw_template_check_body(const char *src, size_t *err_off, char *errbuf, size_t errlen) {
-    size_t pos = 0;
-    placeholder ph;
-    char dummy[8];
-    if (!errbuf || !errlen) {
-        errbuf = dummy;
-        errlen = sizeof dummy;
-    }
-    errbuf[0] = 0;
-    if (!src) return 0;
-    while (next_placeholder(src, &pos, &ph)) {
-        if (ph.end == 0) {
-            if (err_off) *err_off = ph.start;
-            snprintf(errbuf, errlen, "unterminated '{{' (a placeholder ends with '}}')");
-            return -1;
-        }
-        if (ph.kind != PH_UNKNOWN) continue;
-        if (err_off) *err_off = ph.start;
-        char word[72];
-        shown(ph.name, ph.nlen, word, sizeof word);
-        const char *hint = ph.nlen ? pw_diag_suggest(word, ph_names) : NULL;
-        if (ph.nlen == 0)
-            snprintf(errbuf, errlen, "empty placeholder '{{ }}' (" PH_EXPECTED_BODY ")");
-        else if (hint)
-            snprintf(errbuf, errlen, "unknown placeholder '%s' (did you mean '%s'?)", word, hint);
-        else
-            snprintf(errbuf, errlen, "unknown placeholder '%s' (" PH_EXPECTED_BODY ")", word);
-        return -1;
-    }
-    return 0;
+    return check(src, 1, NULL, 0, err_off, errbuf, errlen);
 }
 
 /* Shortest text that reads back as exactly v. */

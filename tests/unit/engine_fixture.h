@@ -10,6 +10,9 @@
 #include "alert.h"
 #include "buf.h"
 #include "diag.h"
+#include "engine.h"
+#include "event.h"
+#include <string.h>
 #include "ruleset.h"
 
 /* Load rule-file text through a temporary file (the loader reads files); asserts that it loads. */
@@ -36,6 +39,35 @@ static inline void tfx_collect(const pw_notification *n, void *ud) {
     pw_buf *b = ud;
     pw_notification_json(n, b);
     pw_buf_putc(b, '\n');
+}
+
+/* A decoder and an engine over one rule set, notifications collected as JSON lines in `out`. */
+typedef struct tfx_run {
+    pw_decoder *dec;
+    pw_engine *eng;
+    pw_buf out;
+} tfx_run;
+
+static inline void tfx_run_init(tfx_run *r, const pw_ruleset *rs, const pw_engine_opts *o) {
+    pw_decoder_conf dc = {rs->type_slot, rs->time_slot, rs->id_slot, 4096, 16};
+    r->dec = pw_decoder_new(rs->fields, &dc);
+    pw_buf_init(&r->out);
+    pw_buf_puts(&r->out, ""); /* out.data is never NULL */
+    r->eng = pw_engine_new(rs, o, tfx_collect, &r->out);
+    cr_assert(r->dec && r->eng);
+}
+
+/* Decode one JSON event (asserting it is valid) and apply it. */
+static inline void tfx_run_event(tfx_run *r, const char *json) {
+    pw_event ev;
+    cr_assert_eq(pw_decoder_decode(r->dec, json, strlen(json), &ev), PW_EV_OK, "%s", json);
+    pw_engine_event(r->eng, &ev);
+}
+
+static inline void tfx_run_free(tfx_run *r) {
+    pw_engine_destroy(r->eng);
+    pw_decoder_destroy(r->dec);
+    pw_buf_free(&r->out);
 }
 
 #endif

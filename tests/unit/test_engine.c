@@ -64,33 +64,16 @@ static void collect_series(const pw_series_view *s, void *ud) {
     pw_buf_printf(b, " %d %.9g %llu\n", s->defined, s->defined ? s->value : 0.0, (unsigned long long)s->count);
 }
 
-typedef struct run {
-    pw_decoder *dec;
-    pw_engine *eng;
-    pw_buf out;
-} run;
+typedef tfx_run run;
 
 static void run_init(run *r, const pw_ruleset *rs, int no_skip) {
-    pw_decoder_conf dc = {rs->type_slot, rs->time_slot, rs->id_slot, 4096, 16};
-    r->dec = pw_decoder_new(rs->fields, &dc);
-    pw_buf_init(&r->out);
     pw_engine_opts o = {0};
     o.no_skip = no_skip;
-    r->eng = pw_engine_new(rs, &o, tfx_collect, &r->out);
-    cr_assert(r->dec && r->eng);
+    tfx_run_init(r, rs, &o);
 }
 
-static void run_event(run *r, const char *json) {
-    pw_event ev;
-    cr_assert_eq(pw_decoder_decode(r->dec, json, strlen(json), &ev), PW_EV_OK, "%s", json);
-    pw_engine_event(r->eng, &ev);
-}
 
-static void run_free(run *r) {
-    pw_engine_destroy(r->eng);
-    pw_decoder_destroy(r->dec);
-    pw_buf_free(&r->out);
-}
+
 
 static uint64_t rng_state;
 static uint64_t rnd(void) {
@@ -125,8 +108,8 @@ Test(engine, skipping_quiet_boundaries_changes_nothing) {
             else
                 snprintf(json, sizeof json, "{\"type\":\"deal.won\",\"ts\":\"%s\",\"region\":\"%s\",\"id2\":\"k%d\"}", tsb, reg,
                          (int)(rnd() % 30));
-            run_event(&a, json);
-            run_event(&b, json);
+            tfx_run_event(&a, json);
+            tfx_run_event(&b, json);
         }
         int64_t end = t + (int64_t)(rnd() % (30 * PW_MS_PER_D));
         pw_engine_advance(a.eng, end);
@@ -150,8 +133,8 @@ Test(engine, skipping_quiet_boundaries_changes_nothing) {
         cr_assert_leq(pw_engine_get_stats(b.eng)->evaluations, pw_engine_get_stats(a.eng)->evaluations);
         pw_buf_free(&sa);
         pw_buf_free(&sb);
-        run_free(&a);
-        run_free(&b);
+        tfx_run_free(&a);
+        tfx_run_free(&b);
     }
     cr_assert_gt(streams_with_gaps, 100, "the streams must contain long gaps");
     pw_ruleset_destroy(rs);
@@ -171,8 +154,8 @@ Test(engine, jump_to_year_9999_is_bounded) {
         "  - {name: low_rate, metric: win_rate, below: 0.5}\n");
     run r;
     run_init(&r, rs, 0);
-    run_event(&r, "{\"type\":\"order.placed\",\"ts\":\"2026-11-01T00:00:00Z\",\"region\":\"EU\",\"amount\":50}");
-    run_event(&r, "{\"type\":\"order.placed\",\"ts\":\"9999-12-31T23:00:00Z\",\"region\":\"US\",\"amount\":50}");
+    tfx_run_event(&r, "{\"type\":\"order.placed\",\"ts\":\"2026-11-01T00:00:00Z\",\"region\":\"EU\",\"amount\":50}");
+    tfx_run_event(&r, "{\"type\":\"order.placed\",\"ts\":\"9999-12-31T23:00:00Z\",\"region\":\"US\",\"amount\":50}");
     const pw_engine_stats *st = pw_engine_get_stats(r.eng);
     /* one evaluation per boundary would be ~420 million; skipping leaves a few per rule and series */
     cr_assert_lt(st->evaluations, 1000, "evaluations %llu for a jump of 8000 years", (unsigned long long)st->evaluations);
@@ -181,7 +164,7 @@ Test(engine, jump_to_year_9999_is_bounded) {
     cr_assert(strstr(r.out.data, "\"rule\":\"silent\",\"state\":\"firing\""));
     cr_assert(strstr(r.out.data, "\"at\":\"2026-11-01T00:50:00Z\""), "silent fires at the first boundary 45m after: %s",
               r.out.data);
-    run_free(&r);
+    tfx_run_free(&r);
     pw_ruleset_destroy(rs);
 }
 
@@ -227,7 +210,7 @@ Test(engine, reload_keeps_unchanged_state) {
     for (int i = 0; i < 5; i++) {
         char json[200];
         snprintf(json, sizeof json, "{\"type\":\"order.placed\",\"ts\":\"2026-11-01T00:0%d:00Z\",\"region\":\"EU\",\"amount\":%d}", i, 10 * (i + 1));
-        run_event(&r, json);
+        tfx_run_event(&r, json);
     }
     cr_assert(strstr(r.out.data, "\"rule\":\"many_orders\",\"state\":\"firing\""), "many_orders fires before reload");
     pw_ruleset *rs2 = tfx_load_rules(RELOADED);
@@ -249,10 +232,10 @@ Test(engine, reload_keeps_unchanged_state) {
     cr_assert_eq(v[2], -1, "amount has no series after the reload");
     cr_assert_eq(pw_engine_get_stats(e2)->firing, 1);
     /* no duplicate firing notification: the state was carried, not recomputed */
-    run_event(&r, "{\"type\":\"order.placed\",\"ts\":\"2026-11-01T00:06:00Z\",\"region\":\"EU\",\"amount\":1}");
+    tfx_run_event(&r, "{\"type\":\"order.placed\",\"ts\":\"2026-11-01T00:06:00Z\",\"region\":\"EU\",\"amount\":1}");
     cr_assert(!out2.data || !strstr(out2.data, "many_orders"), "no re-notification after reload: %s", out2.data);
     pw_buf_free(&out2);
-    run_free(&r);
+    tfx_run_free(&r);
     pw_ruleset_destroy(rs);
     pw_ruleset_destroy(rs2);
 }

@@ -131,32 +131,10 @@ static void make_events(uint64_t seed, int n, char ***out) {
     *out = v;
 }
 
-typedef struct run {
-    pw_decoder *dec;
-    pw_engine *eng;
-    pw_buf out;
-} run;
+typedef tfx_run run;
 
-static void run_init(run *r, const pw_ruleset *rs) {
-    pw_decoder_conf dc = {rs->type_slot, rs->time_slot, rs->id_slot, 4096, 16};
-    r->dec = pw_decoder_new(rs->fields, &dc);
-    pw_buf_init(&r->out);
-    pw_buf_puts(&r->out, "");
-    r->eng = pw_engine_new(rs, NULL, tfx_collect, &r->out);
-    cr_assert(r->dec && r->eng);
-}
 
-static void run_event(run *r, const char *json) {
-    pw_event ev;
-    cr_assert_eq(pw_decoder_decode(r->dec, json, strlen(json), &ev), PW_EV_OK, "%s", json);
-    pw_engine_event(r->eng, &ev);
-}
 
-static void run_free(run *r) {
-    pw_engine_destroy(r->eng);
-    pw_decoder_destroy(r->dec);
-    pw_buf_free(&r->out);
-}
 
 static void snapshot_of(pw_engine *e, pw_buf *b) {
     pw_buf_init(b);
@@ -184,13 +162,13 @@ Test(snapshot, round_trip_continues_identically) {
     for (size_t si = 0; si < sizeof splits / sizeof splits[0]; si++) {
         int split = splits[si];
         run a;
-        run_init(&a, rs);
-        for (int i = 0; i < split; i++) run_event(&a, evs[i]);
+        tfx_run_init(&a, rs, NULL);
+        for (int i = 0; i < split; i++) tfx_run_event(&a, evs[i]);
         pw_buf snap;
         snapshot_of(a.eng, &snap);
 
         run b;
-        run_init(&b, rs);
+        tfx_run_init(&b, rs, NULL);
         pw_snapshot_info info;
         char err[256];
         int rc = pw_snapshot_restore(snap.data, snap.len, b.eng, NULL, NULL, &info, err, sizeof err);
@@ -220,8 +198,8 @@ Test(snapshot, round_trip_continues_identically) {
 
         size_t before_a = a.out.len, before_b = b.out.len;
         for (int i = split; i < N; i++) {
-            run_event(&a, evs[i]);
-            run_event(&b, evs[i]);
+            tfx_run_event(&a, evs[i]);
+            tfx_run_event(&b, evs[i]);
         }
         pw_engine_advance(a.eng, pw_engine_time(a.eng) + 5 * 3600000LL);
         pw_engine_advance(b.eng, pw_engine_time(b.eng) + 5 * 3600000LL);
@@ -235,8 +213,8 @@ Test(snapshot, round_trip_continues_identically) {
         pw_buf_free(&db);
         pw_buf_free(&snap);
         pw_buf_free(&snap2);
-        run_free(&a);
-        run_free(&b);
+        tfx_run_free(&a);
+        tfx_run_free(&b);
     }
     cr_assert(saw_pending > 0 && saw_firing > 0 && saw_pairs > 0,
               "the splits cover pending (%d) and firing (%d) alerts and pending pair starts (%d)", saw_pending,
@@ -249,8 +227,8 @@ Test(snapshot, round_trip_continues_identically) {
 Test(snapshot, empty_engine_round_trip) {
     pw_ruleset *rs = tfx_load_rules(RULES);
     run a, b;
-    run_init(&a, rs);
-    run_init(&b, rs);
+    tfx_run_init(&a, rs, NULL);
+    tfx_run_init(&b, rs, NULL);
     pw_buf snap;
     snapshot_of(a.eng, &snap);
     pw_snapshot_info info;
@@ -258,11 +236,11 @@ Test(snapshot, empty_engine_round_trip) {
     cr_assert_eq(pw_snapshot_restore(snap.data, snap.len, b.eng, NULL, NULL, &info, err, sizeof err), 0, "%s", err);
     cr_assert_eq(info.stream_time, INT64_MIN);
     pw_snapshot_info_free(&info);
-    run_event(&b, "{\"type\":\"order.placed\",\"ts\":1798761600000,\"region\":\"EU\",\"amount\":1}");
+    tfx_run_event(&b, "{\"type\":\"order.placed\",\"ts\":1798761600000,\"region\":\"EU\",\"amount\":1}");
     cr_assert_eq(pw_engine_time(b.eng), 1798761600000LL);
     pw_buf_free(&snap);
-    run_free(&a);
-    run_free(&b);
+    tfx_run_free(&a);
+    tfx_run_free(&b);
     pw_ruleset_destroy(rs);
 }
 
@@ -270,14 +248,14 @@ Test(snapshot, empty_engine_round_trip) {
 
 static pw_buf small_snapshot(pw_ruleset *rs) {
     run a;
-    run_init(&a, rs);
+    tfx_run_init(&a, rs, NULL);
     char **evs;
     make_events(7, 60, &evs);
-    for (int i = 0; i < 60; i++) { run_event(&a, evs[i]); free(evs[i]); }
+    for (int i = 0; i < 60; i++) { tfx_run_event(&a, evs[i]); free(evs[i]); }
     free(evs);
     pw_buf snap;
     snapshot_of(a.eng, &snap);
-    run_free(&a);
+    tfx_run_free(&a);
     return snap;
 }
 
@@ -404,10 +382,10 @@ static void on_kept(const char *metric, int kept, void *ud) {
 Test(snapshot, changed_rules_restore_unchanged_metrics_only) {
     pw_ruleset *rs = tfx_load_rules(RULES);
     run a;
-    run_init(&a, rs);
+    tfx_run_init(&a, rs, NULL);
     char **evs;
     make_events(5, 500, &evs);
-    for (int i = 0; i < 500; i++) run_event(&a, evs[i]);
+    for (int i = 0; i < 500; i++) tfx_run_event(&a, evs[i]);
     pw_buf snap;
     snapshot_of(a.eng, &snap);
 
@@ -448,7 +426,7 @@ Test(snapshot, changed_rules_restore_unchanged_metrics_only) {
     for (int i = 0; i < 500; i++) free(evs[i]);
     free(evs);
     pw_buf_free(&snap);
-    run_free(&a);
+    tfx_run_free(&a);
     pw_ruleset_destroy(rs2);
     pw_ruleset_destroy(rs);
 }
