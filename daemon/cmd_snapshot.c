@@ -3,7 +3,9 @@
  * Reads the config (for the redis section and the rules), fetches the latest
  * generation, checks it completely (framing, checksum, and a full restore into
  * a scratch engine built from the current rules) and prints: generation, time
- * taken and age, stream time, size, the partition offsets, and per metric its
+ * taken and age, stream time, size, the partition offsets, the outbox
+ * (undelivered notifications per sink, flagged when the current config has no
+ * sink of that name and kind to re-queue them into), and per metric its
  * series, pending pair starts, alerts by state and whether the current rules
  * define it the same way (unchanged), differently (changed: it would start
  * empty) or not at all (unknown: it would be dropped). Metrics of the current
@@ -19,6 +21,7 @@
 #include "engine.h"
 #include "redis_store.h"
 #include "ruleset.h"
+#include "sink.h"
 #include "snapshot.h"
 #include "timeutil.h"
 
@@ -109,6 +112,18 @@ int pw_cmd_snapshot(int argc, char **argv) {
             for (int i = 0; i < info.noffsets; i++)
                 printf("  %s/%d next offset %lld\n", info.offsets[i].topic, (int)info.offsets[i].partition,
                        (long long)info.offsets[i].next);
+            printf("outbox       %llu undelivered notification%s (re-queued at restore)\n",
+                   (unsigned long long)info.outbox_notes, info.outbox_notes == 1 ? "" : "s");
+            for (int i = 0; i < info.noutbox; i++) {
+                int known = 0;
+                for (int j = 0; j < cfg->nsinks; j++)
+                    if (!strcmp(cfg->sinks[j].name, info.outbox[i].sink))
+                        known = (int)cfg->sinks[j].kind == info.outbox[i].kind ? 1 : 2;
+                printf("  %-28s %-12s %u%s\n", info.outbox[i].sink,
+                       pw_sink_kind_name((pw_sink_kind)info.outbox[i].kind), info.outbox[i].n,
+                       known == 1 ? "" : known == 2 ? " (the sink is now of another kind: would be lost)"
+                                                    : " (no such sink in the config: would be lost)");
+            }
             printf("metrics (against the current rules)\n");
             inspect in = {rs, calloc((size_t)rs->nmetrics + 1, 1), 0, 0, 0};
             pw_engine_saved_metrics(info.engine, info.engine_len, on_metric, &in, err, sizeof err);

@@ -26,15 +26,19 @@
  *     loop stalls only for the fork. The parent reaps the child from the loop,
  *     retries with backoff, may pause consumption after `pause_after` without
  *     a success, and writes a final snapshot in-process at SIGTERM.
+ *     The snapshot also holds the sinks' outbox (undelivered notifications),
+ *     taken with every sink's queue lock held across the fork, so it matches
+ *     the engine state; it is re-queued at restore (a notification being
+ *     delivered at a crash is sent again, same fingerprint; none is lost). At
+ *     SIGTERM the sinks flush first and the final snapshot keeps the rest.
  * Limits: one instance per consumer group (state is not shared or split
- * between instances yet); the sinks' queues (the outbox) are not in the
- * snapshot: a notification queued at a crash may be lost or, if it was being
- * delivered, sent again with the same fingerprint.
+ * between instances yet).
  */
 #include "server.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,6 +264,11 @@ static void reload_result(server *s, int ok, const char *what) {
     pw_sd_ready();
 }
 
+/* snapshots block, below: undelivered notifications of old sinks move to the new ones on reload */
+static pw_snap_outbox *outbox_collect(server *s);
+static void outbox_requeue(server *s, const pw_snap_outbox *ob, int nob, const char *when);
+static void outbox_free(pw_snap_outbox *ob, int n);
+
 static void reload(server *s) {
     pw_sd_reloading();
     s->reloads++;
@@ -297,9 +306,19 @@ static void reload(server *s) {
     s->rt = rt;
     if (rebuild_sinks) {
         pw_info("reload", "sinks changed: restarting them");
-        sinks_stop(s->sinks, s->nsinks, pw_time_mono_ms() + 2000);
+        pw_sink **old = s->sinks;
+        int nold = s->nsinks;
+        for (int i = 0; i < nold; i++) pw_sink_stop(old[i], pw_time_mono_ms() + 2000);
         s->sinks = sinks;
         s->nsinks = cfg->nsinks;
+        /* what the old sinks could not deliver moves to the new ones of the same name and kind */
+        server tmp = *s;
+        tmp.sinks = old;
+        tmp.nsinks = nold;
+        pw_snap_outbox *ob = outbox_collect(&tmp);
+        if (ob) outbox_requeue(s, ob, nold, "reload");
+        outbox_free(ob, nold);
+        sinks_stop(old, nold, pw_time_mono_ms());
     }
     if (kafka_hash(cfg) != kafka_hash(s->cfg))
         pw_warn("reload", "kafka settings changed: they take effect at the next restart");
@@ -404,11 +423,47 @@ static void add_off(const char *topic, int32_t partition, int64_t next, void *ud
     o->v[o->n++].next = next;
 }
 
-/* Encode and write one snapshot with a connection of our own. 0 with *gen and *bytes, or -1 with err. */
-static int snap_write(server *s, pw_snap_offset *o, int n, uint64_t *gen, size_t *bytes, char *err, size_t errlen) {
+/* The outbox: every sink's undelivered notifications (pw_sink_outbox_foreach: hold the sinks, or be the
+ * forked child of a holder, or have stopped them). Notes borrow the sinks' bytes. */
+typedef struct note_vec { pw_snap_outbox *o; uint32_t cap; } note_vec;
+static void add_note(const pw_snap_note *n, void *ud) {
+    note_vec *nv = ud;
+    if (nv->o->n == nv->cap) {
+        uint32_t cap = nv->cap ? nv->cap * 2 : 64;
+        pw_snap_note *v = realloc(nv->o->notes, (size_t)cap * sizeof *v);
+        if (!v) return; /* pw_snapshot_encode writes what we have: n stays consistent */
+        nv->o->notes = v;
+        nv->cap = cap;
+    }
+    nv->o->notes[nv->o->n++] = *n;
+}
+static pw_snap_outbox *outbox_collect(server *s) {
+    pw_snap_outbox *ob = calloc((size_t)s->nsinks + 1, sizeof *ob);
+    for (int i = 0; ob && i < s->nsinks; i++) {
+        ob[i].sink = pw_sink_name(s->sinks[i]);
+        ob[i].kind = (int)pw_sink_kind_of(s->sinks[i]);
+        note_vec nv = {&ob[i], 0};
+        pw_sink_outbox_foreach(s->sinks[i], add_note, &nv);
+    }
+    return ob;
+}
+static void outbox_free(pw_snap_outbox *ob, int n) {
+    for (int i = 0; ob && i < n; i++) free(ob[i].notes);
+    free(ob);
+}
+
+/* Encode and write one snapshot with a connection of our own (the sinks held or stopped, see above).
+ * 0 with *gen, *bytes and *notes, or -1 with err. */
+static int snap_write(server *s, pw_snap_offset *o, int n, uint64_t *gen, size_t *bytes, uint64_t *notes, char *err,
+                      size_t errlen) {
     pw_buf b;
     pw_buf_init(&b);
-    pw_snapshot_encode(&b, s->eng, pw_time_now_ms(), o, n);
+    pw_snap_outbox *ob = outbox_collect(s);
+    if (!ob) { snprintf(err, errlen, "out of memory"); return -1; }
+    *notes = 0;
+    for (int i = 0; i < s->nsinks; i++) *notes += ob[i].n;
+    pw_snapshot_encode(&b, s->eng, pw_time_now_ms(), o, n, ob, s->nsinks);
+    outbox_free(ob, s->nsinks);
     *bytes = b.len;
     pw_redis *r = redis_for(s->cfg);
     int rc = r ? pw_redis_put(r, b.data, b.len, gen, err, errlen) : (snprintf(err, errlen, "out of memory"), -1);
@@ -430,25 +485,32 @@ static void snap_fork(server *s) {
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* The outbox is consistent with the engine: this thread makes every notification and is here, and
+     * while the sinks are held no notification enters or leaves any outbox (delivery threads block only
+     * if they need the lock during the fork). */
+    for (int i = 0; i < s->nsinks; i++) pw_sink_outbox_hold(s->sinks[i]);
     pid_t pid = fork();
     if (pid == 0) {
-        /* The child: only reads the engine and the offsets (its copy-on-write view), talks to Redis on its
-         * own connection and leaves with _exit (no atexit handlers, no librdkafka, no sink threads, which
-         * do not exist here). Our log writes whole lines with write(2) and takes no lock. */
+        /* The child: only reads the engine, the offsets and the outbox (its copy-on-write view; the sink
+         * locks stay taken and are never used here), talks to Redis on its own connection and leaves with
+         * _exit (no atexit handlers, no librdkafka, no sink threads, which do not exist here). Our log
+         * writes whole lines with write(2) and takes no lock. */
         close(fds[0]);
         struct timespec c0, c1;
         clock_gettime(CLOCK_MONOTONIC, &c0);
-        uint64_t gen = 0;
+        uint64_t gen = 0, notes = 0;
         size_t bytes = 0;
         char err[400], line[512];
-        int rc = snap_write(s, o.v, o.n, &gen, &bytes, err, sizeof err);
+        int rc = snap_write(s, o.v, o.n, &gen, &bytes, &notes, err, sizeof err);
         clock_gettime(CLOCK_MONOTONIC, &c1);
         long long us = (long long)(c1.tv_sec - c0.tv_sec) * 1000000 + (c1.tv_nsec - c0.tv_nsec) / 1000;
-        int len = rc == 0 ? snprintf(line, sizeof line, "ok %llu %zu %lld", (unsigned long long)gen, bytes, us)
+        int len = rc == 0 ? snprintf(line, sizeof line, "ok %llu %zu %lld %llu", (unsigned long long)gen, bytes, us,
+                                     (unsigned long long)notes)
                           : snprintf(line, sizeof line, "error %s", err);
         if (write(fds[1], line, (size_t)len) < 0) rc = -1;
         _exit(rc == 0 ? 0 : 1);
     }
+    for (int i = 0; i < s->nsinks; i++) pw_sink_outbox_release(s->sinks[i]);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     close(fds[1]);
     free(o.v);
@@ -470,11 +532,12 @@ static void snap_done(server *s, int ok, const char *msg) {
     snapper *sn = s->snap;
     int64_t now = pw_time_mono_ms();
     if (ok) {
-        unsigned long long gen = 0, us = 0;
+        unsigned long long gen = 0, us = 0, notes = 0;
         size_t bytes = 0;
-        sscanf(msg, "ok %llu %zu %llu", &gen, &bytes, &us);
-        pw_info("snapshot", "generation %llu written: %zu bytes, fork %.3f ms (loop stall), child %.1f ms", gen, bytes,
-                (double)sn->fork_ms_x1000 / 1000.0, (double)us / 1000.0);
+        sscanf(msg, "ok %llu %zu %llu %llu", &gen, &bytes, &us, &notes);
+        pw_info("snapshot", "generation %llu written: %zu bytes, %llu undelivered notifications, fork %.3f ms (loop "
+                            "stall), child %.1f ms", gen, bytes, notes, (double)sn->fork_ms_x1000 / 1000.0,
+                (double)us / 1000.0);
         sn->ok++;
         sn->last_dur_us = (int64_t)us;
         sn->fails = 0;
@@ -534,6 +597,66 @@ static void snap_log_stats(server *s) {
             sn->paused ? ", consumption paused" : "");
 }
 
+/* Re-queue a restored outbox into the sinks of the same name and kind (the bytes were rendered for that kind).
+ * Notes of a sink that no longer exists, or is now of another kind, cannot be sent: counted and logged. */
+static void outbox_requeue(server *s, const pw_snap_outbox *ob, int nob, const char *when) {
+    for (int i = 0; i < nob; i++) {
+        if (!ob[i].n) continue;
+        pw_sink *k = NULL;
+        for (int j = 0; j < s->nsinks && !k; j++)
+            if (!strcmp(pw_sink_name(s->sinks[j]), ob[i].sink)) k = s->sinks[j];
+        if (!k || (int)pw_sink_kind_of(k) != ob[i].kind) {
+            pw_error("snapshot", "%s: %u undelivered notification%s for sink '%s' (%s) lost: %s", when, ob[i].n,
+                     ob[i].n == 1 ? "" : "s", ob[i].sink, pw_sink_kind_name((pw_sink_kind)ob[i].kind),
+                     k ? "that sink is now of another kind" : "no such sink any more");
+            continue;
+        }
+        uint32_t queued = 0;
+        for (uint32_t j = 0; j < ob[i].n; j++) queued += pw_sink_requeue(k, &ob[i].notes[j]) == 0;
+        if (queued < ob[i].n)
+            pw_error("snapshot", "%s: sink '%s': %u of %u undelivered notifications dropped (queue full; counted "
+                                 "as dropped)", when, ob[i].sink, ob[i].n - queued, ob[i].n);
+        pw_info("snapshot", "%s: sink '%s': re-queued %u undelivered notification%s", when, ob[i].sink, queued,
+                queued == 1 ? "" : "s");
+    }
+}
+
+/* Alertmanager forgets an alert that is not re-sent before its endsAt. The alertmanager sinks' tables of
+ * firing alerts (which they re-send) are not in the snapshot: they are rebuilt here from the restored alert
+ * states, by submitting every firing alert as a repeat to the alertmanager sinks among its rule's routes
+ * (Alertmanager merges it into the alert it has; other kinds get nothing). */
+typedef struct am_rebuild { server *s; uint64_t n; } am_rebuild;
+static void am_rebuild_series(const pw_series_view *v, void *ud) {
+    am_rebuild *ab = ud;
+    server *s = ab->s;
+    if (!v->alerts) return;
+    const pw_metric_def *d = &s->rs->metrics[v->metric_idx];
+    for (int i = 0; i < d->nrules; i++) {
+        if (v->alerts[i].state != PW_ALERT_FIRING) continue;
+        int ri = d->rules[i];
+        const pw_rule_def *r = &s->rs->rules[ri];
+        pw_notification n;
+        memset(&n, 0, sizeof n);
+        n.rule = r;
+        n.metric = d;
+        n.firing = 1;
+        n.repeat = 1;
+        n.label_vals = v->label_vals;
+        n.value = v->defined ? v->value : NAN;
+        n.threshold = r->cond == PW_COND_ABSENT ? (double)r->absent_ms / 1000.0
+                      : r->cond == PW_COND_OUTSIDE ? r->lo : r->threshold;
+        n.at = pw_engine_time(s->eng);
+        n.active_since = v->alerts[i].since;
+        n.fingerprint = pw_alert_fingerprint(r, d, n.label_vals);
+        for (int j = 0; ri < s->rt.nrules && j < s->rt.rule_nsinks[ri]; j++) {
+            pw_sink *k = s->sinks[s->rt.rule_sinks[ri][j]];
+            if (pw_sink_kind_of(k) != PW_SINK_ALERTMANAGER) continue;
+            pw_sink_submit(k, &n);
+            ab->n++;
+        }
+    }
+}
+
 static void report_restored(const char *metric, int kept, void *ud) {
     (void)ud;
     pw_info("snapshot", "metric %s: %s", metric, kept ? "unchanged, state restored" : "new or changed, starts empty");
@@ -588,9 +711,16 @@ static int snap_restore(server *s) {
                                      (unsigned long long)refused_gen, (unsigned long long)gen);
             for (int i = 0; i < info.noffsets; i++)
                 pw_source_seed(s->src, info.offsets[i].topic, info.offsets[i].partition, info.offsets[i].next);
-            pw_snapshot_info_free(&info);
             pw_engine_destroy(s->eng);
             s->eng = eng;
+            outbox_requeue(s, info.outbox, info.noutbox, "restore");
+            am_rebuild ab = {s, 0};
+            pw_engine_foreach_series(s->eng, am_rebuild_series, &ab);
+            if (ab.n)
+                pw_info("snapshot", "re-sending %llu firing alert%s to alertmanager sinks (their re-send tables are "
+                                    "rebuilt from the restored alert states)", (unsigned long long)ab.n,
+                        ab.n == 1 ? "" : "s");
+            pw_snapshot_info_free(&info);
             free(data);
             break;
         }
@@ -607,7 +737,8 @@ static int snap_restore(server *s) {
     return g_stop ? -1 : 0;
 }
 
-/* Orderly stop: wait for a running writer (bounded), then write the final snapshot in-process. */
+/* Orderly stop: wait for a running writer (bounded), then write the final snapshot in-process. The sinks
+ * are stopped by then (flushed until the shutdown deadline): what they could not deliver is in the outbox. */
 static void snap_final(server *s, pw_snap_offset *o, int n) {
     snapper *sn = s->snap;
     if (!sn) return;
@@ -621,12 +752,12 @@ static void snap_final(server *s, pw_snap_offset *o, int n) {
         sn->child = 0;
     }
     int64_t t0 = pw_time_mono_ms();
-    uint64_t gen = 0;
+    uint64_t gen = 0, notes = 0;
     size_t bytes = 0;
     char err[512];
-    if (snap_write(s, o, n, &gen, &bytes, err, sizeof err) == 0)
-        pw_info("snapshot", "final snapshot: generation %llu, %zu bytes, %lld ms", (unsigned long long)gen, bytes,
-                (long long)(pw_time_mono_ms() - t0));
+    if (snap_write(s, o, n, &gen, &bytes, &notes, err, sizeof err) == 0)
+        pw_info("snapshot", "final snapshot: generation %llu, %zu bytes, %llu undelivered notifications, %lld ms",
+                (unsigned long long)gen, bytes, (unsigned long long)notes, (long long)(pw_time_mono_ms() - t0));
     else
         pw_error("snapshot", "final snapshot failed: %s (the last periodic one stays)", err);
 }
@@ -834,6 +965,7 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
     for (int i = 0; i < final.n; i++) final.v[i].topic = strdup(final.v[i].topic); /* the source goes next */
     pw_source_close(s.src, deadline);
     s.src = NULL;
+    for (int i = 0; i < s.nsinks; i++) pw_sink_stop(s.sinks[i], deadline); /* flush before the final snapshot */
     snap_final(&s, final.v, final.n);
     for (int i = 0; i < final.n; i++) free(final.v[i].topic);
     free(final.v);

@@ -20,13 +20,23 @@
  * Stop: pw_sink_stop stops accepting, publishes the deadline, wakes the
  * thread (and a request in flight, via ops->wake) and joins it. The thread
  * keeps delivering until the queue is empty or the deadline passes; a retry
- * whose wait would end after the deadline is given up at once. What is left
- * is counted as failed, so after stop: submitted == sent + failed.
+ * whose wait would end after the deadline is given up at once and its batch
+ * goes back to the front of the queue. What is left is counted as failed, so
+ * after stop: submitted == sent + failed; it stays queued (no longer sent)
+ * until destroy, so that the daemon's final snapshot can carry it over.
  *
  * Counters are C11 atomics (the HTTP/metrics thread may read them through
  * pw_sink_stats_get while the sink thread writes). Logging from the hot
  * paths (drops on the main thread, retries and failures on the sink thread)
  * is rate-limited with one pw_ratelimit per thread and purpose.
+ *
+ * The outbox (snapshots): every notification accepted and not yet known
+ * delivered is reachable under mu: the ring, the batch being delivered
+ * (s->batch; it leaves the outbox under mu before its bytes are freed) and
+ * the parked items a kind handed to a library (kafka) until it acknowledges
+ * them. pw_sink_outbox_hold keeps all three still across the daemon's fork().
+ * An item being delivered at a crash is in the snapshot and is sent again
+ * after the restart: a duplicate with the same fingerprint, never a loss.
  *
  * Limits: delivery is in order and one batch at a time, so a receiver that
  * keeps timing out delays everything behind it (by design: ordering matters
@@ -45,6 +55,7 @@
 
 #include "log.h"
 #include "sink_int.h"
+#include "snapshot.h"
 #include "timeutil.h"
 
 #define MOD "sink"
@@ -211,11 +222,21 @@ pw_sink *pw_sink_new(const pw_sink_conf *conf, char *errbuf, size_t errlen) {
     }
     pw_buf_free(&err);
     s->ring = xcalloc(s->conf.queue_max, sizeof *s->ring);
+    s->batch = xcalloc((size_t)(ops->batch_max > 0 ? ops->batch_max : 1), sizeof *s->batch);
+    s->parked = xcalloc(s->conf.queue_max, sizeof *s->parked);
+    s->parked_seq = xcalloc(s->conf.queue_max, sizeof *s->parked_seq);
+    s->parked_free = xcalloc(s->conf.queue_max, sizeof *s->parked_free);
+    for (uint32_t i = 0; i < s->conf.queue_max; i++) s->parked_free[i] = s->conf.queue_max - 1 - i;
+    s->nparked_free = s->conf.queue_max;
     if (pthread_mutex_init(&s->mu, NULL) || cond_init_mono(&s->cv)) {
         snprintf(errbuf, errlen, "cannot create the queue's mutex");
         ops->fini(s);
         pw_buf_free(&s->rbuf);
         free(s->ring);
+        free(s->batch);
+        free(s->parked);
+        free(s->parked_seq);
+        free(s->parked_free);
         conf_free(&s->conf);
         free(s);
         return NULL;
@@ -287,27 +308,32 @@ void pw_sink_warn_limited(pw_sink *s, const char *fmt, ...) {
     else pw_warn(MOD, "%s %s: %s", pw_sink_kind_name(s->conf.kind), s->conf.name, msg);
 }
 
-/* Deliver one batch with retries; accounts sent/failed/retries. */
-static void deliver(pw_sink *s, pw_sink_item *it, int n) {
+/* Deliver one batch with retries; accounts sent/failed/retries. Returns 1 if
+ * the batch was abandoned because of the stop deadline (not counted: the
+ * caller puts it back in the queue, where stop counts it and the final
+ * snapshot keeps it), else 0. */
+static int deliver(pw_sink *s, pw_sink_item *it, int n) {
     pw_sink_attempt a;
     const char *kind = pw_sink_kind_name(s->conf.kind), *pl = n == 1 ? "" : "s";
     for (int attempt = 0;; attempt++) {
         memset(&a, 0, sizeof a);
         a.attempt = attempt;
         pw_sink_result r = s->ops->deliver(s, it, n, &a);
-        if (r == PW_SINK_SENT) { pw_sink_count_sent(s, (uint64_t)n); return; }
-        if (r == PW_SINK_HANDED_OFF) return;
+        if (r == PW_SINK_SENT) { pw_sink_count_sent(s, (uint64_t)n); return 0; }
+        if (r == PW_SINK_HANDED_OFF) return 0;
+        if (r == PW_SINK_FAILED && pw_sink_stopping(s) && pw_time_mono_ms() >= pw_sink_deadline(s))
+            return 1; /* a request abandoned at the deadline */
         if (r == PW_SINK_FAILED) {
             pw_sink_count_failed(s, (uint64_t)n);
             pw_sink_warn_limited(s, "%s; %d notification%s failed (not retried)", a.why[0] ? a.why : "error",
                                  n, pl);
-            return;
+            return 0;
         }
         if (attempt >= s->conf.retries) {
             pw_sink_count_failed(s, (uint64_t)n);
             pw_sink_warn_limited(s, "%s; %d notification%s failed after %d attempt%s",
                                  a.why[0] ? a.why : "error", n, pl, attempt + 1, attempt ? "s" : "");
-            return;
+            return 0;
         }
         int64_t delay = backoff_for(s, attempt, a.retry_after_ms);
         int64_t until = pw_time_mono_ms() + delay;
@@ -323,10 +349,9 @@ static void deliver(pw_sink *s, pw_sink_item *it, int n) {
             }
         }
         if (until >= pw_sink_deadline(s) || sleep_until(s, until) < 0) {
-            pw_sink_count_failed(s, (uint64_t)n);
-            pw_sink_warn_limited(s, "%s; %d notification%s failed: stopping before the next retry",
+            pw_sink_warn_limited(s, "%s; %d notification%s not delivered: stopping before the next retry",
                                  a.why[0] ? a.why : "error", n, pl);
-            return;
+            return 1;
         }
         atomic_fetch_add(&s->retries, 1);
     }
@@ -336,7 +361,7 @@ static void *sink_thread(void *arg) {
     pw_sink *s = arg;
     const pw_sink_ops *ops = s->ops;
     int bmax = ops->batch_max > 0 ? ops->batch_max : 1;
-    pw_sink_item *batch = xcalloc((size_t)bmax, sizeof *batch);
+    pw_sink_item *batch = s->batch; /* the outbox sees it while nbatch > 0 */
     int64_t next_tick = ops->tick ? pw_time_mono_ms() : INT64_MAX;
     for (;;) {
         int n = 0, stopping;
@@ -355,24 +380,36 @@ static void *sink_thread(void *arg) {
                 s->count--;
             }
             s->inflight += (uint32_t)n;
+            s->nbatch = n;
         }
         pthread_mutex_unlock(&s->mu);
 
         if (atomic_exchange(&s->reopen_req, 0) && ops->reopen) ops->reopen(s);
         if (n > 0) {
-            deliver(s, batch, n);
-            for (int i = 0; i < n; i++) free(batch[i].data);
-            memset(batch, 0, (size_t)n * sizeof *batch);
+            int abandoned = deliver(s, batch, n);
+            /* leave the outbox before the bytes are freed (a snapshot taken meanwhile holds mu) */
             pthread_mutex_lock(&s->mu);
+            if (abandoned) { /* back to the front of the queue, in order, for stop to count and keep */
+                for (int i = n - 1; i >= 0; i--) {
+                    if (!batch[i].data) continue;
+                    s->head = (s->head + s->conf.queue_max - 1) % s->conf.queue_max;
+                    s->ring[s->head] = batch[i];
+                    s->count++;
+                    batch[i].data = NULL;
+                }
+            }
+            s->nbatch = 0;
             s->inflight -= (uint32_t)n;
             pthread_mutex_unlock(&s->mu);
+            for (int i = 0; i < n; i++) free(batch[i].data);
+            memset(batch, 0, (size_t)n * sizeof *batch);
+            if (abandoned) break;
         }
         if (stopping && (n == 0 || pw_time_mono_ms() >= pw_sink_deadline(s))) break;
         int64_t now = pw_time_mono_ms();
         if (!stopping && ops->tick && now >= next_tick) next_tick = ops->tick(s, now);
     }
     if (ops->drain) ops->drain(s, pw_sink_deadline(s));
-    free(batch);
     return NULL;
 }
 
@@ -443,6 +480,100 @@ void pw_sink_submit(pw_sink *s, const pw_notification *n) {
     pthread_mutex_unlock(&s->mu);
 }
 
+/* ---------- the outbox (snapshots) ---------- */
+
+uintptr_t pw_sink_park(pw_sink *s, pw_sink_item *it) {
+    pthread_mutex_lock(&s->mu);
+    if (!s->nparked_free) { pthread_mutex_unlock(&s->mu); return 0; }
+    uint32_t slot = s->parked_free[--s->nparked_free];
+    s->parked[slot] = *it;
+    s->parked_seq[slot] = ++s->park_seq;
+    it->data = NULL;
+    pthread_mutex_unlock(&s->mu);
+    return (uintptr_t)slot + 1;
+}
+
+static pw_sink_item *parked_at(pw_sink *s, uintptr_t ticket) {
+    if (ticket == 0 || ticket > s->conf.queue_max || !s->parked[ticket - 1].data) return NULL;
+    return &s->parked[ticket - 1];
+}
+
+const char *pw_sink_parked_data(pw_sink *s, uintptr_t ticket) {
+    pthread_mutex_lock(&s->mu);
+    pw_sink_item *it = parked_at(s, ticket);
+    const char *d = it ? it->data : NULL;
+    pthread_mutex_unlock(&s->mu);
+    return d;
+}
+
+char *pw_sink_unpark(pw_sink *s, uintptr_t ticket, int take) {
+    pthread_mutex_lock(&s->mu);
+    pw_sink_item *it = parked_at(s, ticket);
+    char *d = it ? it->data : NULL;
+    if (it) {
+        memset(it, 0, sizeof *it);
+        s->parked_free[s->nparked_free++] = (uint32_t)(ticket - 1);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (take) return d;
+    free(d);
+    return NULL;
+}
+
+void pw_sink_outbox_hold(pw_sink *s) { pthread_mutex_lock(&s->mu); }
+void pw_sink_outbox_release(pw_sink *s) { pthread_mutex_unlock(&s->mu); }
+
+static void visit(const pw_sink_item *it, void (*fn)(const pw_snap_note *n, void *ud), void *ud) {
+    if (!it->data) return;
+    pw_snap_note n = {.fingerprint = it->fingerprint, .at = it->at, .firing = it->firing, .data = it->data, .len = it->len};
+    fn(&n, ud);
+}
+
+uint32_t pw_sink_outbox_foreach(const pw_sink *s, void (*fn)(const pw_snap_note *n, void *ud), void *ud) {
+    uint32_t before = 0, q = s->conf.queue_max;
+    /* parked items are the oldest (handed off before the batch was taken): in the order they were parked */
+    uint32_t nparked = q - s->nparked_free;
+    if (nparked) {
+        uint32_t *idx = malloc((size_t)nparked * sizeof *idx), k = 0;
+        for (uint32_t i = 0; idx && i < q && k < nparked; i++)
+            if (s->parked[i].data) idx[k++] = i;
+        /* insertion sort by sequence: parked items are few (librdkafka acknowledges within milliseconds) */
+        for (uint32_t i = 1; idx && i < k; i++)
+            for (uint32_t j = i; j > 0 && s->parked_seq[idx[j - 1]] > s->parked_seq[idx[j]]; j--) {
+                uint32_t t = idx[j]; idx[j] = idx[j - 1]; idx[j - 1] = t;
+            }
+        for (uint32_t i = 0; idx && i < k; i++, before++) visit(&s->parked[idx[i]], fn, ud);
+        free(idx);
+    }
+    for (int i = 0; i < s->nbatch; i++) if (s->batch[i].data) { visit(&s->batch[i], fn, ud); before++; }
+    for (uint32_t i = 0; i < s->count; i++, before++) visit(&s->ring[(s->head + i) % q], fn, ud);
+    return before;
+}
+
+int pw_sink_requeue(pw_sink *s, const pw_snap_note *n) {
+    if (!s || !n) return -1;
+    pthread_mutex_lock(&s->mu);
+    int full = !s->accepting || s->count + s->inflight >= s->conf.queue_max;
+    pthread_mutex_unlock(&s->mu);
+    if (full) { atomic_fetch_add(&s->dropped, 1); return -1; }
+    pw_sink_item it = {0};
+    it.len = n->len;
+    it.data = malloc(it.len + 1);
+    if (!it.data) { atomic_fetch_add(&s->dropped, 1); return -1; }
+    if (it.len) memcpy(it.data, n->data, it.len);
+    it.data[it.len] = 0;
+    it.fingerprint = n->fingerprint;
+    it.at = n->at;
+    it.firing = n->firing;
+    pthread_mutex_lock(&s->mu);
+    s->ring[(s->head + s->count) % s->conf.queue_max] = it;
+    s->count++;
+    atomic_fetch_add(&s->submitted, 1);
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
 /* ---------- stop, destroy, stats ---------- */
 
 void pw_sink_stop(pw_sink *s, int64_t deadline_ms) {
@@ -459,15 +590,10 @@ void pw_sink_stop(pw_sink *s, int64_t deadline_ms) {
     } else {
         atomic_store(&s->deadline, deadline_ms == INT64_MAX ? INT64_MAX - 1 : deadline_ms);
     }
-    /* What the thread did not get to. */
+    /* What the thread did not get to stays queued (not sent any more): the
+     * daemon's final snapshot carries it to the next start; destroy frees it. */
     pthread_mutex_lock(&s->mu);
     uint32_t left = s->count;
-    for (uint32_t i = 0; i < s->count; i++) {
-        pw_sink_item *it = &s->ring[(s->head + i) % s->conf.queue_max];
-        free(it->data);
-        memset(it, 0, sizeof *it);
-    }
-    s->count = 0;
     pthread_mutex_unlock(&s->mu);
     pw_sink_count_failed(s, left);
     /* Anything else unaccounted (kafka messages whose delivery report never
@@ -478,7 +604,8 @@ void pw_sink_stop(pw_sink *s, int64_t deadline_ms) {
     atomic_store(&s->finished, 1);
     s->stopped = 1;
     if (left + rest)
-        pw_warn(MOD, "%s %s: stopped with %llu notification%s undelivered (counted as failed)",
+        pw_warn(MOD, "%s %s: stopped with %llu notification%s undelivered (counted as failed; with snapshots "
+                     "on, the final snapshot keeps the queued ones for the next start)",
                 pw_sink_kind_name(s->conf.kind), s->conf.name, (unsigned long long)(left + rest),
                 left + rest == 1 ? "" : "s");
 }
@@ -489,7 +616,13 @@ void pw_sink_destroy(pw_sink *s) {
     s->ops->fini(s);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    for (uint32_t i = 0; i < s->count; i++) free(s->ring[(s->head + i) % s->conf.queue_max].data);
     free(s->ring);
+    free(s->batch);
+    for (uint32_t i = 0; i < s->conf.queue_max; i++) free(s->parked[i].data);
+    free(s->parked);
+    free(s->parked_seq);
+    free(s->parked_free);
     pw_buf_free(&s->rbuf);
     conf_free(&s->conf);
     free(s);

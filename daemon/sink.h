@@ -81,6 +81,28 @@ void pw_sink_destroy(pw_sink *s);                 /* accepts NULL; stops first i
 void pw_sink_reopen(pw_sink *s);
 void pw_sink_stats_get(const pw_sink *s, pw_sink_stats *out);
 const char *pw_sink_name(const pw_sink *s);
+
+/* The outbox (snapshots, README "Snapshots"): notifications accepted but not
+ * yet known delivered: queued, in the batch being delivered, or handed to a
+ * library that has not acknowledged them (kafka).
+ *
+ * pw_sink_outbox_hold takes the queue's lock and pw_sink_outbox_release drops
+ * it (main thread). While held nothing enters or leaves the outbox, so the
+ * daemon holds every sink's lock across fork(): the child then reads an
+ * outbox consistent with the engine (every notification the engine made
+ * before the fork is in it, unless delivered). The delivery thread keeps
+ * sending meanwhile and blocks only when it next needs the lock.
+ *
+ * pw_sink_outbox_foreach visits the outbox oldest first and returns how many
+ * it visited; only while held, or in a child forked while held (it takes no
+ * lock). The notes are borrowed for the call. */
+struct pw_snap_note;
+void pw_sink_outbox_hold(pw_sink *s);
+void pw_sink_outbox_release(pw_sink *s);
+uint32_t pw_sink_outbox_foreach(const pw_sink *s, void (*fn)(const struct pw_snap_note *n, void *ud), void *ud);
+/* Restore: queue a note's bytes as they are (not rendered again). Never
+ * blocks; 0, or -1 when the queue is full or stopped (counted as dropped). Main thread. */
+int pw_sink_requeue(pw_sink *s, const struct pw_snap_note *n);
 pw_sink_kind pw_sink_kind_of(const pw_sink *s);
 const char *pw_sink_kind_name(pw_sink_kind k);    /* "log", "webhook", ... */
 

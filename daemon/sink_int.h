@@ -83,6 +83,15 @@ struct pw_sink {
     uint32_t head, count;         /* under mu */
     uint32_t inflight;            /* taken by the thread, not yet finished; under mu */
     int stopping;                 /* under mu */
+    /* The outbox beyond the ring (snapshots read it, see pw_sink_outbox_foreach): */
+    pw_sink_item *batch;          /* the batch being delivered: batch_max slots; nbatch under mu */
+    int nbatch;
+    pw_sink_item *parked;         /* queue_max slots: items handed to a library, not yet acknowledged
+                                   * (data NULL = free); under mu */
+    uint64_t *parked_seq;         /* order of parking, to re-queue them in order */
+    uint32_t *parked_free;        /* stack of free slots */
+    uint32_t nparked_free;
+    uint64_t park_seq;
     _Atomic int64_t deadline;     /* INT64_MAX until pw_sink_stop */
     _Atomic int reopen_req;
     _Atomic int finished;         /* stop completed: late library callbacks count nothing */
@@ -100,6 +109,18 @@ struct pw_sink {
     pw_ratelimit retry_rl, fail_rl;
     uint64_t rng;                 /* backoff jitter */
 };
+
+/* Parking (kinds that hand an item to a library which acknowledges it later:
+ * kafka). Moves it->data into a parked slot, where snapshots still see it
+ * until pw_sink_unpark, and sets it->data = NULL; returns a ticket (> 0) to
+ * pass through the library as an opaque, or 0 if every slot is taken (then
+ * nothing changes: the caller sends it unparked, outside the outbox). The
+ * parked bytes stay valid until unparked. Any thread. */
+uintptr_t pw_sink_park(pw_sink *s, pw_sink_item *it);
+/* Release a ticket: with take == 0 the bytes are freed; with take == 1 they are
+ * returned (the caller owns them again, e.g. the library refused them). Any thread. */
+char *pw_sink_unpark(pw_sink *s, uintptr_t ticket, int take);
+const char *pw_sink_parked_data(pw_sink *s, uintptr_t ticket);
 
 /* Append "; "-separated problem text to err (settings validation in init). */
 void pw_sink_problem(pw_buf *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -5,7 +5,9 @@
  * not connect anywhere). The message key is the fingerprint as 16 hex digits
  * (so every notification of one alert lands in one partition, in order), the
  * value the notification JSON (pw_notification_json). The rendered buffer is
- * handed to librdkafka without a copy (RD_KAFKA_MSG_F_FREE).
+ * lent to librdkafka without a copy and stays parked in the sink's outbox
+ * (sink.c) until its delivery report, so a snapshot still holds a message
+ * librdkafka had not delivered at a crash.
  *
  * Delivery reports, not produce calls, decide sent/failed: the sink thread
  * polls the producer every 100 ms (and on every produce), which runs the
@@ -68,6 +70,10 @@ static int printable(const char *s) {
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
     pw_sink *s = opaque;
+    /* Out of the outbox once acknowledged or failed; a message purged at stop
+     * stays parked (undelivered: the final snapshot keeps it; destroy frees it). */
+    int purged = m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
+    if (m->_private && !purged) pw_sink_unpark(s, (uintptr_t)m->_private, 0);
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) { pw_sink_count_sent(s, 1); return; }
     pw_sink_count_failed(s, 1);
     pw_sink_warn_limited(s, "delivery to topic %s failed: %s", s->conf.topic, rd_kafka_err2str(m->err));
@@ -162,14 +168,22 @@ static pw_sink_result kafka_deliver(pw_sink *s, pw_sink_item *it, int n, pw_sink
     (void)n; /* batch_max is 1 */
     char key[17];
     snprintf(key, sizeof key, "%016llx", (unsigned long long)it->fingerprint);
+    /* Parked, the bytes stay in the outbox (snapshots) until the delivery
+     * report; librdkafka borrows them meanwhile (no copy, no F_FREE). With no
+     * free slot (only if `properties` raised librdkafka's queue above
+     * queue_max) librdkafka takes them and they are outside the outbox. */
+    size_t len = it->len;
+    char *data = it->data;
+    uintptr_t ticket = pw_sink_park(s, it);
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        k->rk, RD_KAFKA_V_TOPIC(s->conf.topic), RD_KAFKA_V_KEY(key, 16), RD_KAFKA_V_VALUE(it->data, it->len),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+        k->rk, RD_KAFKA_V_TOPIC(s->conf.topic), RD_KAFKA_V_KEY(key, 16), RD_KAFKA_V_VALUE(data, len),
+        RD_KAFKA_V_MSGFLAGS(ticket ? 0 : RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE((void *)ticket), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        it->data = NULL; /* librdkafka frees it */
+        it->data = NULL; /* parked, or librdkafka frees it */
         rd_kafka_poll(k->rk, 0);
         return PW_SINK_HANDED_OFF;
     }
+    if (ticket) it->data = pw_sink_unpark(s, ticket, 1); /* ours again, for the retry */
     snprintf(a->why, sizeof a->why, "produce to topic %s: %s", s->conf.topic, rd_kafka_err2str(err));
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         rd_kafka_poll(k->rk, POLL_MS); /* serve delivery reports to make room */

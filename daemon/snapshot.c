@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "sink.h" /* pw_sink_kind only */
 
 #define HEADER_BYTES (6 + 2 + 8 + 8)
 #define MAX_TOPIC 249 /* Kafka's own limit on topic names */
@@ -135,7 +136,8 @@ int pw_snap_rskip(pw_snap_r *r, uint64_t n) {
 
 /* ---------- whole snapshots ---------- */
 
-void pw_snapshot_encode(pw_buf *out, pw_engine *e, int64_t created_ms, const pw_snap_offset *offs, int noffs) {
+void pw_snapshot_encode(pw_buf *out, pw_engine *e, int64_t created_ms, const pw_snap_offset *offs, int noffs,
+                        const pw_snap_outbox *ob, int nob) {
     size_t start = out->len;
     pw_buf_append(out, PW_SNAPSHOT_MAGIC, 6);
     put_le(out, PW_SNAPSHOT_VERSION, 2);
@@ -151,15 +153,74 @@ void pw_snapshot_encode(pw_buf *out, pw_engine *e, int64_t created_ms, const pw_
         pw_snap_u32(out, (uint32_t)offs[i].partition);
         pw_snap_i64(out, offs[i].next);
     }
+    pw_snap_u32(out, (uint32_t)nob);
+    for (int i = 0; i < nob; i++) {
+        pw_snap_str(out, ob[i].sink, strlen(ob[i].sink));
+        pw_snap_u8(out, (uint8_t)ob[i].kind);
+        pw_snap_u32(out, ob[i].n);
+        for (uint32_t j = 0; j < ob[i].n; j++) {
+            const pw_snap_note *nt = &ob[i].notes[j];
+            pw_snap_u64(out, nt->fingerprint);
+            pw_snap_i64(out, nt->at);
+            pw_snap_u8(out, nt->firing ? 1 : 0);
+            pw_snap_str(out, nt->data, nt->len);
+        }
+    }
     pw_snap_patch_u64(out, total, out->len - start + 8);
     pw_snap_u64(out, pw_snap_checksum(out->data + start, out->len - start));
 }
 
 void pw_snapshot_info_free(pw_snapshot_info *in) {
+    for (int i = 0; i < in->noutbox; i++) {
+        free((char *)in->outbox[i].sink);
+        free(in->outbox[i].notes);
+    }
+    free(in->outbox);
+    in->outbox = NULL;
+    in->noutbox = 0;
+    in->outbox_notes = 0;
     for (int i = 0; i < in->noffsets; i++) free(in->offsets[i].topic);
     free(in->offsets);
     in->offsets = NULL;
     in->noffsets = 0;
+}
+
+/* The outbox section (see snapshot.h); fills out->outbox, or fails r. */
+static void read_outbox(pw_snap_r *r, pw_snapshot_info *out) {
+    uint32_t ns = pw_snap_rcount(r, 4 + 1 + 4, "outbox sinks");
+    if (!r->failed && ns) out->outbox = calloc(ns, sizeof *out->outbox);
+    if (!r->failed && ns && !out->outbox) pw_snap_fail(r, "out of memory");
+    for (uint32_t i = 0; i < ns && !r->failed; i++) {
+        const char *name;
+        uint32_t nl;
+        if (pw_snap_rstr(r, &name, &nl, PW_SNAPSHOT_MAX_SINK_NAME) < 0) return;
+        uint8_t kind = pw_snap_ru8(r);
+        uint32_t n = pw_snap_rcount(r, 8 + 8 + 1 + 4, "outbox notifications");
+        if (r->failed) return;
+        if (nl == 0 || memchr(name, 0, nl) || kind > PW_SINK_KAFKA) {
+            pw_snap_fail(r, "bad outbox entry %u (sink name or kind %u)", i, kind);
+            return;
+        }
+        pw_snap_outbox *o = &out->outbox[out->noutbox];
+        o->sink = strndup(name, nl);
+        o->kind = kind;
+        o->notes = n ? calloc(n, sizeof *o->notes) : NULL;
+        out->noutbox++;
+        if (!o->sink || (n && !o->notes)) { pw_snap_fail(r, "out of memory"); return; }
+        for (uint32_t j = 0; j < n; j++) {
+            pw_snap_note *nt = &o->notes[j];
+            nt->fingerprint = pw_snap_ru64(r);
+            nt->at = pw_snap_ri64(r);
+            uint8_t firing = pw_snap_ru8(r);
+            uint32_t dl;
+            if (pw_snap_rstr(r, &nt->data, &dl, PW_SNAPSHOT_MAX_NOTE_BYTES) < 0) return;
+            if (firing > 1) { pw_snap_fail(r, "bad firing flag %u in the outbox of sink %s", firing, o->sink); return; }
+            nt->firing = firing;
+            nt->len = dl;
+            o->n++;
+            out->outbox_notes++;
+        }
+    }
 }
 
 int pw_snapshot_parse(const void *p, size_t len, pw_snapshot_info *out, char *err, size_t errlen) {
@@ -227,6 +288,7 @@ int pw_snapshot_parse(const void *p, size_t len, pw_snapshot_info *out, char *er
         o->next = next;
         out->noffsets++;
     }
+    read_outbox(&r, out);
     if (!r.failed && r.off != r.len) pw_snap_fail(&r, "%zu unexpected bytes before the trailer", r.len - r.off);
     if (r.failed) {
         snprintf(err, errlen, "invalid snapshot: %s", r.err);

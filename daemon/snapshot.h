@@ -12,7 +12,18 @@
  *   engine    u64 length + the engine section (pw_engine_save: stream time, counters,
  *             then per metric name, def_hash, summary counts, u64 length + body)
  *   offsets   u32 count, then per partition: topic (string), partition (i32), next offset (i64)
+ *   outbox    (version 2) u32 count of sinks, then per sink: name (string), kind (u8,
+ *             pw_sink_kind), u32 count of notifications, then per notification:
+ *             fingerprint (u64), at (i64), firing (u8 0/1), the rendered bytes (u32 length + bytes)
  *   trailer   u64 FNV-1a 64 of every byte before it
+ *
+ * The outbox: the notifications the sinks had accepted but not yet delivered
+ * when the snapshot was taken (queued, being delivered, or handed to a library
+ * that has not acknowledged them), in queue order, as the bytes the sink sends
+ * (rendered with the rules of that time). Restoring re-queues them, so a crash
+ * loses none; one that was being delivered at the crash may be sent twice
+ * (same fingerprint). Version 1 had no outbox and is refused like any other
+ * version (a restart with it starts empty: see README "Snapshots").
  *
  * Why FNV-1a: each step (xor a byte, multiply by an odd prime mod 2^64) is a
  * bijection of the running hash, so any single changed byte always changes the
@@ -23,8 +34,8 @@
  * already per partition and the engine section is self-contained and
  * length-prefixed, so a partitioned mode can write one snapshot per partition
  * group (engine section of the series that group owns + that group's offsets)
- * under keys named after the group, without changing this layout; version 1
- * readers refuse nothing they can read.
+ * under keys named after the group, without changing this layout (the
+ * outbox would go with the group whose alerts produced its notifications).
  *
  * Decoding validates everything before anything is used (magic, version,
  * length, checksum, then every count, length and enum while rebuilding) and
@@ -40,7 +51,10 @@
 #include "buf.h"
 
 #define PW_SNAPSHOT_MAGIC "PWSNAP"
-#define PW_SNAPSHOT_VERSION 1
+#define PW_SNAPSHOT_VERSION 2
+/* Bounds checked when reading (a larger value is corruption, not data). */
+#define PW_SNAPSHOT_MAX_NOTE_BYTES (64u << 20)
+#define PW_SNAPSHOT_MAX_SINK_NAME 1024u
 
 /* ---------- the primitives the modules encode their state with ---------- */
 
@@ -89,11 +103,29 @@ typedef struct pw_snap_offset {
     int64_t next;               /* next offset to process */
 } pw_snap_offset;
 
+/* One undelivered notification of the outbox. */
+typedef struct pw_snap_note {
+    uint64_t fingerprint;
+    int64_t at;                 /* the notification's evaluation time, ms since the epoch */
+    int firing;                 /* 1 firing (or repeat), 0 resolved */
+    const char *data;           /* borrowed: the rendered bytes the sink sends */
+    size_t len;
+} pw_snap_note;
+
+/* The outbox of one sink. */
+typedef struct pw_snap_outbox {
+    const char *sink;           /* borrowed: the sink's name (NUL-terminated when decoded) */
+    int kind;                   /* pw_sink_kind: rendered bytes only fit a sink of the same kind */
+    pw_snap_note *notes;        /* encode: borrowed; decoded: owned by pw_snapshot_info */
+    uint32_t n;
+} pw_snap_outbox;
+
 struct pw_engine;
 
-/* Encode the engine's state plus the offsets into out (appended). created_ms is the wall time. */
+/* Encode the engine's state, the offsets and the outbox (ob may be NULL when
+ * nob is 0) into out (appended). created_ms is the wall time. */
 void pw_snapshot_encode(pw_buf *out, struct pw_engine *e, int64_t created_ms, const pw_snap_offset *offs,
-                        int noffs);
+                        int noffs, const pw_snap_outbox *ob, int nob);
 
 /* What a snapshot says about itself, from its header and trailer (no engine needed). */
 typedef struct pw_snapshot_info {
@@ -105,11 +137,16 @@ typedef struct pw_snapshot_info {
     int noffsets;
     const unsigned char *engine;/* borrowed from the input: the engine section */
     size_t engine_len;
+    pw_snap_outbox *outbox;     /* owned (the arrays; names and bytes point into the input) */
+    int noutbox;
+    uint64_t outbox_notes;      /* notifications in all of them */
 } pw_snapshot_info;
 
 /* Check magic, version, length and checksum and read the offsets. 0, or -1
  * with a message in err ("not a pipewatch snapshot", "version 7, this
- * pipewatch reads 1", "truncated", "checksum mismatch"...). */
+ * pipewatch reads 2", "truncated", "checksum mismatch"...). The outbox is
+ * validated completely here, so a caller may re-queue it once the engine
+ * section has loaded too (nothing is used from a refused snapshot). */
 int pw_snapshot_parse(const void *p, size_t len, pw_snapshot_info *out, char *err, size_t errlen);
 void pw_snapshot_info_free(pw_snapshot_info *in); /* accepts zeroed */
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """http_receiver.py -- a local HTTP receiver for scenario tests of pipewatch's HTTP sinks.
 
-Listens on 127.0.0.1 on a port the OS chooses and writes that port to --port-file (atomically, via a
+Listens on 127.0.0.1 on a port the OS chooses (or --port) and writes that port to --port-file (atomically, via a
 rename, so a reader never sees half a number). Every request is recorded as one JSON line in --record:
 
   {"t": 1764212345.123, "method": "POST", "path": "/hook", "headers": {"content-type": "..."},
@@ -110,9 +110,11 @@ def main():
     ap.add_argument("--port-file", required=True, help="where to write the port chosen by the OS")
     ap.add_argument("--record", required=True, help="JSON-lines file of the requests received")
     ap.add_argument("--echo", action="store_true", help="500 mode: echo path and header values back")
+    ap.add_argument("--port", type=int, default=0,
+                    help="listen on this port (0: one the OS chooses), e.g. to come back where a receiver was")
     a = ap.parse_args()
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     srv.daemon_threads = True
     srv.mode = a.mode
     srv.echo = a.echo

@@ -16,6 +16,7 @@
 #include "../tools/sink_fixture.h"
 #include "log.h"
 #include "sink.h"
+#include "snapshot.h"
 
 /* ---------- configuration: must reject / must accept ---------- */
 
@@ -638,6 +639,8 @@ Test(sink_webhook, secrets_never_logged) {
     free(log);
 }
 
+static void count_note(const pw_snap_note *n, void *ud) { (void)n; (void)ud; }
+
 Test(sink_webhook, queued_at_stop_counts_failed) {
     pw_rx *rx = pw_rx_start();
     pw_rx_set_hang(rx, 1);
@@ -663,8 +666,117 @@ Test(sink_webhook, queued_at_stop_counts_failed) {
     cr_expect(took < 5000, "stop took %lld ms", (long long)took);
     cr_expect_eq(st.failed, 5);
     cr_expect_eq(st.queued, 0);
-    cr_expect(strstr(log, "stopped with 4 notifications undelivered") != NULL, "%s", log);
+    /* the abandoned request goes back to the queue: all 5 stay for the final snapshot (destroy frees them) */
+    cr_expect(strstr(log, "stopped with 5 notifications undelivered") != NULL, "%s", log);
+    cr_expect_eq(pw_sink_outbox_foreach(s, count_note, NULL), 5);
     free(log);
+    pw_sink_destroy(s);
+    pw_rx_stop(rx);
+}
+
+/* ---------- the outbox (snapshots) ---------- */
+
+typedef struct notes {
+    pw_snap_note v[32];
+    char *data[32];
+    int n;
+} notes;
+
+static void keep_note(const pw_snap_note *n, void *ud) {
+    notes *ns = ud;
+    cr_assert_lt(ns->n, 32);
+    ns->v[ns->n] = *n;
+    ns->data[ns->n] = strndup(n->data, n->len);
+    ns->v[ns->n].data = ns->data[ns->n];
+    ns->n++;
+}
+
+/* Five notifications of distinct series to a hanging receiver: the first is being delivered, four wait.
+ * The outbox holds all five, oldest first, with the bytes the sink sends; requeued into a fresh sink of
+ * the same kind whose receiver answers, they arrive in the same order with the same bodies. */
+Test(sink_outbox, queued_and_inflight_then_requeued_in_order) {
+    pw_rx *rx = pw_rx_start();
+    pw_rx_set_hang(rx, 1);
+    char url[128];
+    pw_sink_conf c = hook_conf(url, pw_rx_port(rx), "/x");
+    c.timeout_ms = 10000;
+    pw_sink *s = pw_sink_new(&c, NULL, 0);
+    fx_capture cap;
+    fx_capture_begin(&cap);
+    pw_sink_start(s);
+    pw_metric_def m = fx_metric();
+    pw_rule_def r = fx_rule("r");
+    const char *countries[] = {"DE", "FR", "IT", "ES", "PL"};
+    uint64_t fps[5];
+    for (int i = 0; i < 5; i++) {
+        const char *v[] = {"web", countries[i]};
+        pw_notification n = fx_notification(&r, &m, v, i != 3, 3 + i);
+        fps[i] = n.fingerprint;
+        pw_sink_submit(s, &n);
+    }
+    cr_assert(pw_rx_wait(rx, 1, 3000), "the first notification is not being delivered");
+    notes ns = {0};
+    pw_sink_outbox_hold(s);
+    uint32_t seen = pw_sink_outbox_foreach(s, keep_note, &ns);
+    pw_sink_outbox_release(s);
+    cr_assert_eq(seen, 5);
+    cr_assert_eq(ns.n, 5);
+    char *first = pw_rx_body(rx, 0);
+    cr_assert_str_eq(ns.data[0], first, "the in-flight notification comes first, as sent");
+    free(first);
+    for (int i = 0; i < 5; i++) {
+        cr_expect_eq(ns.v[i].fingerprint, fps[i], "note %d", i);
+        cr_expect_eq(ns.v[i].firing, i != 3, "note %d", i);
+        cr_expect(strstr(ns.data[i], countries[i]) != NULL, "note %d: %s", i, ns.data[i]);
+    }
+    pw_sink_stop(s, pw_time_mono_ms() + 200);
+    pw_sink_destroy(s);
+    pw_rx_stop(rx);
+
+    pw_rx *rx2 = pw_rx_start();
+    pw_sink_conf c2 = hook_conf(url, pw_rx_port(rx2), "/x");
+    pw_sink *s2 = pw_sink_new(&c2, NULL, 0);
+    pw_sink_start(s2);
+    for (int i = 0; i < 5; i++) cr_assert_eq(pw_sink_requeue(s2, &ns.v[i]), 0);
+    cr_assert(fx_wait_done(s2, 5, 5000));
+    pw_sink_stats st;
+    pw_sink_stats_get(s2, &st);
+    cr_expect_eq(st.sent, 5);
+    cr_expect_eq(st.submitted, 5);
+    for (int i = 0; i < 5; i++) {
+        char *b = pw_rx_body(rx2, i);
+        cr_expect_str_eq(b, ns.data[i], "request %d", i);
+        free(b);
+    }
+    pw_sink_stop(s2, pw_time_mono_ms() + 1000);
+    cr_expect_eq(pw_sink_outbox_foreach(s2, count_note, NULL), 0, "delivered notifications left the outbox");
+    free(fx_capture_end(&cap));
+    pw_sink_destroy(s2);
+    pw_rx_stop(rx2);
+    for (int i = 0; i < 5; i++) free(ns.data[i]);
+}
+
+/* Requeue honours the bound: past queue_max the note is dropped and counted. */
+Test(sink_outbox, requeue_past_the_queue_bound_is_counted_dropped) {
+    pw_rx *rx = pw_rx_start();
+    pw_rx_set_hang(rx, 1);
+    char url[128];
+    pw_sink_conf c = hook_conf(url, pw_rx_port(rx), "/x");
+    c.queue_max = 3;
+    c.timeout_ms = 10000;
+    pw_sink *s = pw_sink_new(&c, NULL, 0);
+    fx_capture cap;
+    fx_capture_begin(&cap);
+    pw_sink_start(s);
+    pw_snap_note n = {.fingerprint = 7, .at = 1, .firing = 1, .data = "{}", .len = 2};
+    int ok = 0;
+    for (int i = 0; i < 5; i++) ok += pw_sink_requeue(s, &n) == 0;
+    pw_sink_stats st;
+    pw_sink_stats_get(s, &st);
+    cr_expect_eq(ok, 3);
+    cr_expect_eq(st.dropped, 2);
+    pw_sink_stop(s, pw_time_mono_ms() + 100);
+    free(fx_capture_end(&cap));
     pw_sink_destroy(s);
     pw_rx_stop(rx);
 }

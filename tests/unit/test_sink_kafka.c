@@ -13,6 +13,7 @@
 
 #include "../tools/sink_fixture.h"
 #include "sink.h"
+#include "snapshot.h"
 
 static rd_kafka_t *g_parent;
 static rd_kafka_mock_cluster_t *g_mc;
@@ -80,6 +81,11 @@ static int consume(const char *brokers, got_msg *out, int n, int timeout_ms) {
     return got;
 }
 
+static void count_fp(const pw_snap_note *n, void *ud) {
+    cr_expect_eq(n->fingerprint, *(const uint64_t *)ud);
+    cr_expect(n->len > 0 && n->data[0] == '{', "the notification JSON");
+}
+
 Test(sink_kafka, produces_keyed_by_fingerprint, .fini = mock_stop, .timeout = 60) {
     const char *brokers = mock_start();
     pw_sink *s = kafka_sink(brokers, NULL, 0);
@@ -140,6 +146,7 @@ Test(sink_kafka, broker_down_and_back_loses_nothing, .fini = mock_stop, .timeout
     pw_sink_stats_get(s, &st);
     cr_expect_eq(st.sent, 6);
     cr_expect_eq(st.failed, 0);
+    cr_expect_eq(pw_sink_outbox_foreach(s, count_fp, &n.fingerprint), 0, "acknowledged messages left the outbox");
     pw_sink_destroy(s);
 }
 
@@ -163,6 +170,8 @@ Test(sink_kafka, unreachable_broker_fails_by_delivery_report, .timeout = 60) {
     cr_expect_eq(st.failed, 3);
     cr_expect_eq(st.sent, 0);
     cr_expect(strstr(log, "delivery to topic pw.alerts failed") != NULL, "%s", log);
+    /* failed by a delivery report: out of the outbox */
+    cr_expect_eq(pw_sink_outbox_foreach(s, count_fp, &n.fingerprint), 0);
     free(log);
     pw_sink_destroy(s);
 }
@@ -178,11 +187,19 @@ Test(sink_kafka, stop_purges_at_the_deadline, .timeout = 60) {
     pw_notification n = fx_notification(&r, &m, v, 1, 3);
     for (int i = 0; i < 3; i++) pw_sink_submit(s, &n);
     fx_sleep_ms(100);
+    /* handed to librdkafka, unacknowledged: still in the outbox (a snapshot keeps them) */
+    pw_sink_outbox_hold(s);
+    uint32_t before = pw_sink_outbox_foreach(s, count_fp, &n.fingerprint);
+    pw_sink_outbox_release(s);
     int64_t t0 = pw_time_mono_ms();
     pw_sink_stop(s, t0 + 300);
     int64_t took = pw_time_mono_ms() - t0;
     pw_sink_stats st;
     pw_sink_stats_get(s, &st);
+    /* purged at stop, undelivered: still there for the final snapshot */
+    uint32_t after = pw_sink_outbox_foreach(s, count_fp, &n.fingerprint);
+    cr_expect_eq(before, 3);
+    cr_expect_eq(after, 3);
     int64_t t1 = pw_time_mono_ms();
     pw_sink_destroy(s);
     int64_t destroy_took = pw_time_mono_ms() - t1;

@@ -3,6 +3,7 @@
  *     every state is saved at several points of a random stream, restored into a fresh engine, and
  *     both must show identical series (values to the last bit, counts, last event times, alert
  *     states) and then emit identical notifications for the rest of the stream;
+ *   - the outbox (undelivered notifications per sink) comes back byte for byte;
  *   - refusal: every single-byte corruption, every truncation, another magic, another version, a
  *     length that disagrees; and with the checksum recomputed (so only validation protects), random
  *     corruption must be refused or load without a crash (ASan/UBSan run this too);
@@ -21,6 +22,7 @@
 #include "engine.h"
 #include "event.h"
 #include "ruleset.h"
+#include "sink.h"
 #include "snapshot.h"
 
 static const char *RULES =
@@ -139,10 +141,36 @@ typedef tfx_run run;
 static void snapshot_of(pw_engine *e, pw_buf *b) {
     pw_buf_init(b);
     pw_snap_offset offs[2] = {{"crm", 0, 1234}, {"crm", 7, 99}};
-    pw_snapshot_encode(b, e, 1800000000000LL, offs, 2);
+    pw_snap_note notes[2] = {{.fingerprint = 0x1122334455667788ULL, .at = 1799999999000LL, .firing = 1,
+                              .data = "{\"state\":\"firing\"}", .len = 18},
+                             {.fingerprint = 42, .at = 1799999999500LL, .firing = 0, .data = "", .len = 0}};
+    pw_snap_outbox ob[2] = {{.sink = "hook", .kind = PW_SINK_WEBHOOK, .notes = notes, .n = 2},
+                            {.sink = "am", .kind = PW_SINK_ALERTMANAGER, .notes = NULL, .n = 0}};
+    pw_snapshot_encode(b, e, 1800000000000LL, offs, 2, ob, 2);
 }
 
 /* ---------- round trip ---------- */
+
+/* The outbox snapshot_of writes comes back note for note (bytes, fingerprint, time, state, sink and kind). */
+static void check_outbox(const pw_snapshot_info *info) {
+    cr_assert_eq(info->noutbox, 2);
+    cr_assert_eq(info->outbox_notes, 2);
+    cr_assert_str_eq(info->outbox[0].sink, "hook");
+    cr_assert_eq(info->outbox[0].kind, PW_SINK_WEBHOOK);
+    cr_assert_eq(info->outbox[0].n, 2);
+    const pw_snap_note *n = info->outbox[0].notes;
+    cr_assert_eq(n[0].fingerprint, 0x1122334455667788ULL);
+    cr_assert_eq(n[0].at, 1799999999000LL);
+    cr_assert_eq(n[0].firing, 1);
+    cr_assert_eq(n[0].len, 18);
+    cr_assert(!memcmp(n[0].data, "{\"state\":\"firing\"}", 18));
+    cr_assert_eq(n[1].fingerprint, 42);
+    cr_assert_eq(n[1].firing, 0);
+    cr_assert_eq(n[1].len, 0);
+    cr_assert_str_eq(info->outbox[1].sink, "am");
+    cr_assert_eq(info->outbox[1].kind, PW_SINK_ALERTMANAGER);
+    cr_assert_eq(info->outbox[1].n, 0);
+}
 
 static int count_states(const char *dump_text, int state) {
     char pat[8];
@@ -179,6 +207,7 @@ Test(snapshot, round_trip_continues_identically) {
         cr_assert_eq(info.offsets[1].next, 99);
         cr_assert_eq(info.created_ms, 1800000000000LL);
         cr_assert_eq(info.stream_time, pw_engine_time(a.eng));
+        check_outbox(&info);
         pw_snapshot_info_free(&info);
 
         pw_buf da, db;
@@ -344,10 +373,17 @@ Test(snapshot, foreign_and_other_versions_are_refused_by_name) {
     cr_assert(strstr(err, "not a pipewatch snapshot"), "%s", err);
 
     memcpy(copy, snap.data, snap.len);
-    copy[6] = 2;
+    copy[6] = 3;
     fix_checksum(copy, snap.len);
     cr_assert_eq(try_restore(rs, copy, snap.len, err, sizeof err), -1);
-    cr_assert(strstr(err, "version 2, this pipewatch reads version 1"), "%s", err);
+    cr_assert(strstr(err, "version 3, this pipewatch reads version 2"), "%s", err);
+
+    /* version 1 (before the outbox) is refused by name too, not guessed at */
+    memcpy(copy, snap.data, snap.len);
+    copy[6] = 1;
+    fix_checksum(copy, snap.len);
+    cr_assert_eq(try_restore(rs, copy, snap.len, err, sizeof err), -1);
+    cr_assert(strstr(err, "version 1, this pipewatch reads version 2"), "%s", err);
 
     cr_assert_eq(try_restore(rs, "", 0, err, sizeof err), -1);
     cr_assert_eq(try_restore(rs, "{\"json\": true}", 14, err, sizeof err), -1);
