@@ -31,9 +31,11 @@
  * stats.untracked (logged rate-limited). Stats count notifications: re-sends
  * are not counted as sent; a failed re-send is logged (rate-limited).
  *
- * Limits: the table is not persisted; after a restart, alerts restored from a
- * snapshot are re-sent only once the engine notifies them again (the daemon
- * should submit its firing alerts after restoring). One Alertmanager URL per
+ * Snapshots: the table is not stored (it could not be read consistently: only
+ * this thread touches it, without the queue lock); queued notifications are in
+ * the snapshot's outbox like any sink's, and after a restore the daemon
+ * submits every restored firing alert again as a repeat (server.c), which
+ * rebuilds the table and re-sends them at once. Limits: one Alertmanager URL per
  * sink (for an HA pair, configure one sink per instance, as Prometheus does).
  */
 #include <curl/curl.h>

@@ -8,6 +8,8 @@
 # get exactly the fingerprints of the eight firing notifications (each once: the alert states are
 # restored too, so nothing fires again), the same set the log sink of the same rules wrote before the kill.
 # `pipewatch snapshot inspect` shows the outbox before the restart.
+# Then an alertmanager sink: after a kill -9 the restarted daemon re-sends the firing alerts at once (its
+# re-send table is rebuilt from the restored alert states).
 source "$(dirname "$0")/lib.bash"
 command -v redis-server >/dev/null || skip "redis-server is not installed"
 
@@ -88,4 +90,47 @@ print(f"8 notifications delivered after the restart, each once; {len(down)} of t
 PY
   pass "receiver $mode while 8 notifications queued, kill -9 after a snapshot: all 8 delivered after the restart, once each"
 done
+
+# Alertmanager: its sink's table of firing alerts (re-sent every `resend` so that Alertmanager keeps them)
+# is not in the snapshot; after a kill -9 the restarted daemon rebuilds it from the restored alert states
+# and re-sends every firing alert at once (resend is 1h here: nothing else would send them within it).
+start_receiver am ok
+cat >"$T/pw-am.yaml" <<Y
+kafka: {brokers: $BOOTSTRAP, topics: [crm], group: outbox-am}
+clock: event
+rules: [rules]
+redis: {address: $T/redis.sock, key_prefix: "outbox-am:", interval: 300ms}
+sinks:
+  - {name: am, type: alertmanager, url: $RX_am, default: true, resend: 1h}
+Y
+"$PW" run --config "$T/pw-am.yaml" >/dev/null 2>"$T/daemon-am-1.log" &
+DPID=$!; PIDS+=($DPID)
+wait_for 60 grep -q 'assigned [1-9]' "$T/daemon-am-1.log" || fail "am: no assignment"
+wait_for 30 grep -q 'written: .* 0 undelivered' "$T/daemon-am-1.log" || fail "am: no snapshot"
+n1=$(python3 -c "
+import json
+print(sum(sum(1 for a in json.loads(r['body']) if a['labels'].get('alertname') == 'busy_region')
+          for r in map(json.loads, open('$T/rx-am.jsonl'))))")
+[ "$n1" = 8 ] || fail "am: $n1 alerts posted before the kill, expected 8"
+n_written=$(grep -c 'generation [0-9]* written' "$T/daemon-am-1.log")
+wait_for 30 sh -c "[ \$(grep -c 'generation [0-9]* written' '$T/daemon-am-1.log') -gt $n_written ]" || fail "am: no later snapshot"
+kill -9 "$DPID"; wait "$DPID" 2>/dev/null || true
+posts=$(wc -l <"$T/rx-am.jsonl")
+"$PW" run --config "$T/pw-am.yaml" >/dev/null 2>"$T/daemon-am-2.log" &
+DPID=$!; PIDS+=($DPID)
+wait_for 60 grep -q 're-sending 8 firing alerts to alertmanager sinks' "$T/daemon-am-2.log" || fail "am: no rebuild"
+wait_for 30 sh -c "[ \$(wc -l <'$T/rx-am.jsonl') -gt $posts ]" || fail "am: nothing re-sent after the restart"
+sleep 1
+kill -TERM "$DPID"; wait "$DPID" || fail "am: exit code $?"
+python3 - "$T/rx-am.jsonl" "$posts" <<'PY' || fail "am: the re-sent alerts differ"
+import json, sys, datetime
+rows = [json.loads(l) for l in open(sys.argv[1])][int(sys.argv[2]):]
+alerts = [a for r in rows for a in json.loads(r["body"])]
+regions = sorted(a["labels"]["region"] for a in alerts if a["labels"].get("alertname") == "busy_region")
+now = datetime.datetime.now(datetime.timezone.utc)
+future = all(datetime.datetime.fromisoformat(a["endsAt"].replace("Z", "+00:00")) > now for a in alerts)
+if regions != sorted(["EU", "US", "APAC", "LATAM", "MEA", "NORDICS", "DACH", "UK"]) or not future:
+    print("re-sent after the restart:", regions, "endsAt in the future:", future); sys.exit(1)
+PY
+pass "alertmanager: the 8 firing alerts were re-sent (endsAt ahead) right after a kill -9 and restart"
 stop_all
