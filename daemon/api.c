@@ -439,6 +439,9 @@ void pw_api_metrics(const pw_api_view *v, pw_buf *b) {
         sample_u(b, "pipewatch_snapshots_total", v->snap_count);
         family(b, "pipewatch_snapshot_failures_total", "counter", "Snapshots that failed.");
         sample_u(b, "pipewatch_snapshot_failures_total", v->snap_failures);
+        family(b, "pipewatch_consumption_paused", "gauge",
+               "1 while consumption is paused because no snapshot succeeded for redis.pause_after.");
+        sample_u(b, "pipewatch_consumption_paused", v->snap_paused != 0);
     }
 }
 

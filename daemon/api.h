@@ -109,6 +109,7 @@ typedef struct pw_api_view {
     uint64_t snap_count;
     uint64_t snap_failures;
     int64_t snap_max_age_ms;           /* /readyz fails when the last snapshot is older (0 = no check) */
+    int snap_paused;                   /* consumption paused by redis.pause_after (no recent snapshot) */
 
     int max_series_per_metric;         /* /api/v1/metrics cap per metric; 0 = 500 */
     int max_buckets;                   /* buckets per series in /api/v1/metrics; 0 = 60 (newest kept) */

@@ -849,6 +849,7 @@ static const pw_api_view *http_view(void *ud) {
         v->snap_last_duration_ms = sn->last_dur_us / 1000;
         v->snap_failures = sn->failed;
         v->snap_max_age_ms = s->cfg->http_snapshot_max_age_ms;
+        v->snap_paused = sn->paused;
     }
     v->max_series_per_metric = (int)s->cfg->http_api_max_series;
     v->max_buckets = (int)s->cfg->http_api_max_buckets;
