@@ -465,14 +465,30 @@ void pw_window_save(const pw_window *w, pw_buf *out) {
     pw_snap_i64(out, w->head);
     pw_snap_u64(out, w->n);
     pw_snap_f64(out, w->tot);
-    for (size_t i = 0; i < nb; i++) pw_snap_u32(out, counts(w)[i]);
+    /* The buckets, sparsely or densely, whichever is smaller: most windows of a large engine hold a few
+     * events (sparse: one non-empty bucket of 60 costs 16 bytes instead of 720), busy ones fill every
+     * bucket (dense: 12 bytes a bucket instead of 16). An empty bucket (count 0) holds value 0 by
+     * construction (pw_window_add counts every value it adds, clear_slot zeroes both), so only the
+     * counts are scanned to choose: at 1M series a third of the memory a scan of the values reads. */
+    int hv = has_vals(w->agg);
+    const uint32_t *c = counts(w);
+    uint32_t nz = 0;
+    for (size_t i = 0; i < nb && w->n; i++) nz += c[i] != 0; /* n is the sum of the counts */
+    if ((size_t)nz * (hv ? 16 : 8) > nb * (hv ? 12 : 4)) {
+        pw_snap_u8(out, 1); /* dense */
+        for (size_t i = 0; i < nb; i++) pw_snap_u32(out, c[i]);
+        for (size_t i = 0; hv && i < nb; i++) pw_snap_f64(out, vals(w)[i]);
+    } else {
+        pw_snap_u8(out, 0); /* sparse */
+        pw_snap_u32(out, nz);
+        for (size_t i = 0; i < nb && nz; i++) {
+            if (!c[i]) continue;
+            pw_snap_u32(out, (uint32_t)i);
+            pw_snap_u32(out, c[i]);
+            if (hv) pw_snap_f64(out, vals(w)[i]);
+        }
+    }
     switch (w->agg) {
-    case PW_AGG_SUM:
-    case PW_AGG_AVG:
-    case PW_AGG_MIN:
-    case PW_AGG_MAX:
-        for (size_t i = 0; i < nb; i++) pw_snap_f64(out, vals(w)[i]);
-        break;
     case PW_AGG_LAST: {
         const last_state *l = last_of(w);
         pw_snap_f64(out, l->x);
@@ -521,26 +537,42 @@ pw_window *pw_window_load(const pw_window_spec *spec, pw_snap_r *r) {
         return NULL;
     }
     if (head == NO_BUCKET) { pw_snap_fail(r, "window head out of range"); return NULL; }
-    if (r->len - r->off < (size_t)nb * 4) { pw_snap_fail(r, "truncated window"); return NULL; }
+    int hv = has_vals(agg);
+    uint8_t form = pw_snap_ru8(r);
+    uint32_t nz = form == 0 ? pw_snap_rcount(r, hv ? 16 : 8, "window buckets") : nb;
+    if (r->failed) return NULL;
+    if (form > 1) { pw_snap_fail(r, "unknown window bucket form %u", form); return NULL; }
+    if (nz > nb) { pw_snap_fail(r, "%u non-empty buckets in a window of %u", nz, nb); return NULL; }
+    if (form == 1 && r->len - r->off < (size_t)nb * (hv ? 12 : 4)) { pw_snap_fail(r, "truncated window"); return NULL; }
     pw_window *w = pw_window_new(spec, head);
     if (!w) { pw_snap_fail(r, "out of memory"); return NULL; }
     uint64_t sum = 0;
-    for (uint32_t i = 0; i < nb; i++) sum += counts(w)[i] = pw_snap_ru32(r);
+    if (form == 1) {
+        for (uint32_t i = 0; i < nb; i++) sum += counts(w)[i] = pw_snap_ru32(r);
+        for (uint32_t i = 0; hv && i < nb; i++) {
+            double v = vals(w)[i] = pw_snap_rf64(r);
+            if (!isfinite(v) || (!counts(w)[i] && v != 0)) { pw_snap_fail(r, "bad bucket value"); goto fail; }
+        }
+    }
+    for (uint32_t j = 0, prev = 0; form == 0 && j < nz; j++) {
+        uint32_t i = pw_snap_ru32(r), c = pw_snap_ru32(r);
+        double v = hv ? pw_snap_rf64(r) : 0;
+        if (r->failed) goto fail;
+        if (i >= nb || (j && i <= prev)) { pw_snap_fail(r, "window bucket slots out of order"); goto fail; }
+        if (!c) { pw_snap_fail(r, "an empty bucket listed as non-empty"); goto fail; }
+        if (hv && !isfinite(v)) { pw_snap_fail(r, "bad bucket value"); goto fail; }
+        prev = i;
+        counts(w)[i] = c;
+        if (hv) vals(w)[i] = v;
+        sum += c;
+    }
+    if (r->failed) goto fail;
     if (sum != n) { pw_snap_fail(r, "window counts add up to %llu, not %llu", (unsigned long long)sum,
                                  (unsigned long long)n); goto fail; }
     if (!isfinite(tot)) { pw_snap_fail(r, "window total is not finite"); goto fail; }
     w->n = n;
     w->tot = tot;
     switch (w->agg) {
-    case PW_AGG_SUM:
-    case PW_AGG_AVG:
-    case PW_AGG_MIN:
-    case PW_AGG_MAX:
-        for (uint32_t i = 0; i < nb; i++) {
-            double v = vals(w)[i] = pw_snap_rf64(r);
-            if (!isfinite(v) || (!counts(w)[i] && v != 0)) { pw_snap_fail(r, "bad bucket value"); goto fail; }
-        }
-        break;
     case PW_AGG_LAST: {
         last_state *l = last_of(w);
         l->x = pw_snap_rf64(r);

@@ -220,10 +220,25 @@ Test(snapshot, round_trip_continues_identically) {
         saw_firing += count_states(da.data, PW_ALERT_FIRING);
         saw_pairs += pw_engine_metric_stats(a.eng, rs->nmetrics - 1)->pending > 0;
 
-        /* saving the restored engine gives the same bytes (apart from nothing: same created time) */
+        /* saving the restored engine and restoring that gives the same state again (the sizes may
+         * differ: buckets are written sparsely, and a restored window may have evicted a bucket that the
+         * original had not yet, lazily, at the same stream time) */
         pw_buf snap2;
         snapshot_of(b.eng, &snap2);
-        cr_assert_eq(snap2.len, snap.len, "re-encoding changes the size at %d", split);
+        {
+            run c;
+            tfx_run_init(&c, rs, NULL);
+            pw_snapshot_info info2;
+            cr_assert_eq(pw_snapshot_restore(snap2.data, snap2.len, c.eng, NULL, NULL, &info2, err, sizeof err), 0,
+                         "re-encoded restore at %d: %s", split, err);
+            pw_snapshot_info_free(&info2);
+            pw_buf dc;
+            pw_buf_init(&dc);
+            dump_engine(c.eng, rs, &dc);
+            cr_assert_str_eq(dc.data, da.data, "state after a second save and restore at %d differs", split);
+            pw_buf_free(&dc);
+            tfx_run_free(&c);
+        }
 
         size_t before_a = a.out.len, before_b = b.out.len;
         for (int i = split; i < N; i++) {
