@@ -417,6 +417,9 @@ void pw_api_metrics(const pw_api_view *v, pw_buf *b) {
     sample_u(b, "pipewatch_reloads_total", v->reloads);
     family(b, "pipewatch_reload_failures_total", "counter", "Reloads rejected (the running set stayed).");
     sample_u(b, "pipewatch_reload_failures_total", v->reload_failures);
+    family(b, "pipewatch_log_lines_lost_total", "counter",
+           "Daemon log lines that could not be written to stderr (full disk, broken pipe).");
+    sample_u(b, "pipewatch_log_lines_lost_total", v->log_lines_lost);
     family(b, "pipewatch_last_reload_success", "gauge",
            "1 if the last (re)load of config and rules succeeded.");
     sample_u(b, "pipewatch_last_reload_success", v->last_reload_ok != 0);

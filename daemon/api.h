@@ -96,6 +96,7 @@ typedef struct pw_api_view {
     /* reloads (SIGHUP and POST /-/reload) */
     uint64_t reloads;                  /* attempts */
     uint64_t reload_failures;
+    uint64_t log_lines_lost;           /* daemon log lines stderr refused (pw_log_lines_lost) */
     int64_t last_reload_ok_ms;         /* wall ms of the last successful (re)load, 0 = never */
     int last_reload_ok;                /* 1 if the last attempt succeeded (start-up counts) */
     const char *last_reload_result;    /* short text: "ok" or the first error line; NULL = none */

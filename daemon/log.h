@@ -20,6 +20,8 @@ pw_log_level pw_log_level_from_syslog(int level);
 /* Parse "debug|info|warn|error"; -1 if unknown. */
 int pw_log_level_parse(const char *s);
 void pw_log(pw_log_level lvl, const char *module, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Log lines that could not be written to stderr (full disk, broken pipe) since start. Any thread. */
+uint64_t pw_log_lines_lost(void);
 
 /* Rate limiter for repeated messages (malformed events, full queues): allows
  * `burst` messages per `interval_ms`, then counts what it suppressed and

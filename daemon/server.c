@@ -104,6 +104,7 @@ typedef struct server {
     pw_source_partition_stats *parts;
     int nparts, cparts;
     int64_t start_ms;
+    uint64_t *overflow_seen;    /* per metric of rs: engine overflow count at the last report */
 } server;
 
 static const char *reason_name(int r) {
@@ -250,6 +251,9 @@ static pw_engine *engine_for(server *s, const pw_ruleset *rs, const pw_config *c
     return pw_engine_new(rs, &o, on_notify, s);
 }
 
+static void log_overflow(server *s);
+static void overflow_rebase(server *s);
+
 static void report_kept(const char *metric, int kept, void *ud) {
     (void)ud;
     pw_info("reload", "metric %s: %s", metric, kept ? "unchanged, state kept" : "new or changed, starts empty");
@@ -298,6 +302,7 @@ static void reload(server *s) {
     }
     /* From here the swap cannot fail. The old rule set must outlive the old
      * engine, which adopt destroys. */
+    log_overflow(s); /* what the old set dropped since the last report */
     pw_engine_adopt(eng, s->eng, report_kept, NULL);
     s->eng = eng;
     pw_decoder_destroy(s->dec);
@@ -330,6 +335,7 @@ static void reload(server *s) {
     pw_config_destroy(s->cfg);
     s->cfg = cfg;
     pw_log_setup((pw_log_level)cfg->log_level, cfg->log_json);
+    overflow_rebase(s);
     pw_info("reload", "reloaded: %d metrics, %d rules", rs->nmetrics, rs->nrules);
     reload_result(s, 1, "ok");
 }
@@ -364,6 +370,30 @@ static void on_message(const pw_source_msg *m, void *ud) {
 
 static void snap_log_stats(server *s);
 
+/* Cardinality (engine.max_series): once per stats interval, one line per metric that dropped events since
+ * the last report, so a label explosion is visible without a line per event. */
+static void log_overflow(server *s) {
+    for (int i = 0; i < s->rs->nmetrics; i++) {
+        uint64_t now = pw_engine_metric_stats(s->eng, i)->overflow;
+        uint64_t prev = s->overflow_seen ? s->overflow_seen[i] : 0;
+        if (now > prev)
+            pw_warn("stats", "metric %s: %llu events dropped since the last report: max_series (%u live series) "
+                             "reached (%llu dropped in total)",
+                    s->rs->metrics[i].name, (unsigned long long)(now - prev), (unsigned)s->cfg->max_series,
+                    (unsigned long long)now);
+        if (s->overflow_seen) s->overflow_seen[i] = now;
+    }
+}
+
+/* After start or reload: the baseline of log_overflow for the current rule set (counters that carried
+ * over are not reported twice). */
+static void overflow_rebase(server *s) {
+    uint64_t *v = calloc((size_t)s->rs->nmetrics + 1, sizeof *v);
+    for (int i = 0; v && i < s->rs->nmetrics; i++) v[i] = pw_engine_metric_stats(s->eng, i)->overflow;
+    free(s->overflow_seen);
+    s->overflow_seen = v; /* NULL (out of memory): reports every interval's total instead */
+}
+
 static void log_stats(server *s) {
     pw_source_stats ss;
     pw_source_stats_get(s->src, &ss);
@@ -375,6 +405,7 @@ static void log_stats(server *s) {
             (unsigned long long)ss.consumed, (unsigned long long)s->applied, (unsigned long long)rej,
             (unsigned long long)ss.redelivered, (unsigned long long)es->firing, (unsigned long long)es->pending,
             (unsigned long long)es->notifications);
+    log_overflow(s);
     snap_log_stats(s);
     for (int i = 0; i < s->nsinks; i++) {
         pw_sink_stats st;
@@ -837,6 +868,7 @@ static const pw_api_view *http_view(void *ud) {
     v->nsinks = s->nsinks;
     v->reloads = s->reloads;
     v->reload_failures = s->reload_failures;
+    v->log_lines_lost = pw_log_lines_lost();
     v->last_reload_ok_ms = s->last_reload_ok_ms;
     v->last_reload_ok = s->last_reload_ok;
     v->last_reload_result = s->last_reload_result;
@@ -895,6 +927,7 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file size limit (LimitFSIZE) fails the write with EFBIG, counted */
 
     char err[512];
     pw_source_conf sc = {s.cfg->brokers, s.cfg->topics, s.cfg->ntopics, s.cfg->group, s.cfg->assignment,
@@ -922,13 +955,17 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
                 pw_http_port(s.http));
     }
     if (snap_restore(&s) < 0) g_stop = 1;
+    overflow_rebase(&s);
     pw_sd_status("consuming %s: %d metrics, %d rules", s.cfg->topics[0], s.rs->nmetrics, s.rs->nrules);
     pw_sd_ready();
     int64_t wd_ms = (int64_t)(pw_sd_watchdog_usec() / 2000); /* ping at half the watchdog interval */
     int64_t next_wd = 0;
 
     int64_t next_eval = pw_time_mono_ms() + s.cfg->evaluate_every_ms;
-    int64_t next_stats = pw_time_mono_ms() + 60000;
+    int64_t stats_ms = 60000;
+    const char *si = getenv("PIPEWATCH_STATS_INTERVAL_MS"); /* tests only: see the stats line sooner */
+    if (si && atoll(si) > 0) stats_ms = atoll(si);
+    int64_t next_stats = pw_time_mono_ms() + stats_ms;
     while (!g_stop) {
         if (g_reload) {
             g_reload = 0;
@@ -950,7 +987,7 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
             log_stats(&s);
             pw_sd_status("applied %llu events, alerts firing %llu", (unsigned long long)s.applied,
                          (unsigned long long)pw_engine_get_stats(s.eng)->firing);
-            next_stats = now + 60000;
+            next_stats = now + stats_ms;
         }
         snap_tick(&s);
     }
@@ -980,6 +1017,7 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
     pw_config_destroy(s.cfg);
     pw_http_destroy(s.http);
     free(s.parts);
+    free(s.overflow_seen);
     pw_info("main", "stopped");
     return 0;
 }
