@@ -96,6 +96,8 @@ typedef struct mstate {
     int has_absent;             /* some rule on it is `absent` */
     int *ratios;                /* ratio metrics using this one as a part */
     int nratios;
+    int64_t memo_lo, memo_hi;   /* bucket_of's memo: times in [memo_lo, memo_hi) are bucket memo_k */
+    int64_t memo_k;
     pending *pend;              /* pair metrics only */
     uint32_t pcap, pn;
     ltab lt;                    /* label tuples of the pending starts */
@@ -155,6 +157,23 @@ static uint64_t hash_str(const char *s, size_t n) {
     uint64_t h = hash_bytes(14695981039346656037ULL, s, n);
     h ^= h >> 33; h *= 0xff51afd7ed558ccdULL; h ^= h >> 33;
     return h;
+}
+
+/* ---------- buckets ---------- */
+
+/* floor(t / R) for metric m, remembered for the last bucket asked: the hot path asks it two or three
+ * times per event for nearly the same instant, and a 64-bit division costs tens of cycles. The memo
+ * is a pure cache (it only answers for times inside the bucket it computed). */
+static inline int64_t bucket_of(mstate *m, int64_t t) {
+    if (t >= m->memo_lo && t < m->memo_hi) return m->memo_k;
+    const int64_t R = m->def->res_ms;
+    int64_t k = pw_floordiv(t, R);
+    if (t > -((int64_t)1 << 61) && t < ((int64_t)1 << 61)) { /* k * R + R cannot overflow */
+        m->memo_k = k;
+        m->memo_lo = k * R;
+        m->memo_hi = m->memo_lo + R;
+    }
+    return k;
 }
 
 /* ---------- type dispatch ---------- */
@@ -274,7 +293,7 @@ static series *series_create(pw_engine *e, mstate *m, uint64_t h, const char *co
         p += len[i] + 1;
     }
     if (d->kind != PW_METRIC_RATIO) {
-        int64_t head = e->T == INT64_MIN ? 0 : pw_floordiv(e->T, d->res_ms);
+        int64_t head = e->T == INT64_MIN ? 0 : bucket_of(m, e->T);
         s->win = pw_window_new(&m->wspec, head);
         if (!s->win) { free(s); m->st.overflow++; return NULL; }
     }
@@ -324,7 +343,7 @@ static void part_value(const mstate *pm, series *s, int64_t h, int *def, double 
 
 static void series_input(pw_engine *e, mstate *m, series *s, int64_t t, pw_alert_input *in) {
     const pw_metric_def *d = m->def;
-    int64_t h = pw_floordiv(t, d->res_ms);
+    int64_t h = bucket_of(m, t);
     in->has_last = s->last_ts != INT64_MIN;
     in->last_ts = s->last_ts;
     if (d->kind != PW_METRIC_RATIO) {
@@ -655,8 +674,8 @@ static int passes_where(mstate *m, const pw_event *ev) {
 static void record(pw_engine *e, int mi, int64_t ts, double x, int is_key, uint64_t key) {
     mstate *m = &e->m[mi];
     const pw_metric_def *d = m->def;
-    int64_t head = pw_floordiv(e->T, d->res_ms);
-    int64_t k = pw_floordiv(ts, d->res_ms);
+    int64_t head = bucket_of(m, e->T);
+    int64_t k = bucket_of(m, ts);
     if (k <= head - d->nbuckets) { m->st.late++; return; }
     uint64_t h = hash_labels(e->lab, e->lablen, d->nby);
     series *s = series_find(m, h, e->lab, e->lablen);
@@ -787,7 +806,7 @@ static void apply_pair_end(pw_engine *e, int mi, const pw_event *ev) {
 static void boundary(pw_engine *e, int mi, int64_t b) {
     mstate *m = &e->m[mi];
     const pw_metric_def *d = m->def;
-    int64_t h = pw_floordiv(b, d->res_ms);
+    int64_t h = bucket_of(m, b);
     m->boundaries++;
     int sweep = d->nrules > 0 || m->boundaries % d->nbuckets == 0;
     if (d->kind == PW_METRIC_PAIR && m->boundaries % d->nbuckets == 0) pend_sweep(e, m);

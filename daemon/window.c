@@ -101,10 +101,13 @@ struct pw_window {
     int64_t head;       /* newest bucket */
     uint64_t n;         /* events in the window */
     double tot;         /* sum (sum/avg) or extremum (min/max) of the window */
-    int32_t nb;         /* N */
+    uint16_t nb;        /* N (<= PW_WINDOW_MAX_BUCKETS) */
+    uint16_t hs;        /* ring slot of the head bucket (head mod N), kept so adds need no division */
     uint8_t agg;        /* pw_agg */
     _Alignas(8) unsigned char mem[]; /* the per-kind arrays, see the layout above */
 };
+
+_Static_assert(sizeof(pw_window) == 32, "the window header is 32 bytes (memory layout above)");
 
 static int has_vals(int agg) {
     return agg == PW_AGG_SUM || agg == PW_AGG_AVG || agg == PW_AGG_MIN || agg == PW_AGG_MAX;
@@ -142,6 +145,12 @@ static uint32_t slot(const pw_window *w, int64_t k) {
     return (uint32_t)(r < 0 ? r + w->nb : r);
 }
 
+/* slot(w, k) for a k inside the window, from the head's slot: no division. */
+static uint32_t slot_in(const pw_window *w, int64_t k) {
+    uint32_t d = (uint32_t)((uint64_t)w->head - (uint64_t)k); /* < nb */
+    return w->hs >= d ? w->hs - d : w->hs + w->nb - d;
+}
+
 /* h-N < k <= h, computed without overflow near the ends of int64. */
 static int in_window(const pw_window *w, int64_t k) {
     return k != NO_BUCKET && k <= w->head && (uint64_t)w->head - (uint64_t)k < (uint64_t)w->nb;
@@ -154,7 +163,9 @@ static int64_t oldest(const pw_window *w) {
 }
 
 pw_window *pw_window_new(const pw_window_spec *spec, int64_t head) {
-    if (!spec || spec->nbuckets < 1 || (int)spec->agg < 0 || spec->agg >= PW_AGG__COUNT) return NULL;
+    if (!spec || spec->nbuckets < 1 || spec->nbuckets > PW_WINDOW_MAX_BUCKETS || (int)spec->agg < 0 ||
+        spec->agg >= PW_AGG__COUNT)
+        return NULL;
     if (spec->agg == PW_AGG_QUANTILE && !(spec->q >= 0 && spec->q <= 1)) return NULL;
     size_t nb = (size_t)spec->nbuckets;
     if (nb > (SIZE_MAX - sizeof(pw_window) - 64) / 32) return NULL;
@@ -162,7 +173,8 @@ pw_window *pw_window_new(const pw_window_spec *spec, int64_t head) {
     pw_window *w = calloc(1, size);
     if (!w) return NULL;
     w->head = head;
-    w->nb = spec->nbuckets;
+    w->nb = (uint16_t)spec->nbuckets;
+    w->hs = (uint16_t)slot(w, head);
     w->agg = (uint8_t)spec->agg;
     switch (spec->agg) {
     case PW_AGG_LAST:
@@ -261,13 +273,19 @@ void pw_window_advance(pw_window *w, int64_t head) {
     uint64_t jump = (uint64_t)head - (uint64_t)w->head; /* exact: head > w->head */
     if (jump >= (uint64_t)w->nb) {
         w->head = head;
+        w->hs = (uint16_t)slot(w, head);
         clear_all(w);
         if (w->agg == PW_AGG_DISTINCT) pw_distinct_expire(dstate(w)->set, oldest(w));
         return;
     }
     /* Buckets old+1..head reuse the slots of old+1-N..head-N, which leave. */
-    for (uint64_t j = 1; j <= jump; j++) clear_slot(w, slot(w, (int64_t)((uint64_t)w->head + j)));
+    uint32_t s = w->hs;
+    for (uint64_t j = 1; j <= jump; j++) {
+        if (++s == w->nb) s = 0;
+        clear_slot(w, s);
+    }
     w->head = head;
+    w->hs = (uint16_t)s;
     if (w->agg == PW_AGG_DISTINCT) pw_distinct_expire(dstate(w)->set, oldest(w));
     recompute(w);
 }
@@ -300,7 +318,7 @@ int pw_window_add(pw_window *w, int64_t k, double x, int64_t ts, uint64_t seq) {
     int agg = w->agg;
     if (agg == PW_AGG_DISTINCT || !in_window(w, k)) return -1;
     if (agg != PW_AGG_COUNT && !isfinite(x)) return -1;
-    uint32_t s = slot(w, k);
+    uint32_t s = slot_in(w, k);
     uint32_t *c = counts(w);
     if (c[s] == UINT32_MAX) return -1;
     switch (agg) {
@@ -340,7 +358,7 @@ int pw_window_add(pw_window *w, int64_t k, double x, int64_t ts, uint64_t seq) {
 
 int pw_window_add_key(pw_window *w, int64_t k, uint64_t h) {
     if (w->agg != PW_AGG_DISTINCT || !in_window(w, k)) return -1;
-    uint32_t s = slot(w, k);
+    uint32_t s = slot_in(w, k);
     uint32_t *c = counts(w);
     if (c[s] == UINT32_MAX) return -1;
     distinct_state *ds = dstate(w);
@@ -387,7 +405,7 @@ int pw_window_value(const pw_window *w, double *out) {
 
 int pw_window_bucket_value(const pw_window *w, int64_t k, double *out) {
     if (!in_window(w, k)) return 0;
-    uint32_t s = slot(w, k), c = counts(w)[s];
+    uint32_t s = slot_in(w, k), c = counts(w)[s];
     switch (w->agg) {
     case PW_AGG_COUNT: *out = (double)c; return 1;
     case PW_AGG_SUM: *out = c ? vals(w)[s] : 0.0; return 1;
