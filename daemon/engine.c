@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "snapshot.h"
 #include "timeutil.h"
 #include "window.h"
@@ -63,8 +64,26 @@ typedef struct series {
 typedef struct pending {
     uint64_t key;               /* hash of the pair key text */
     int64_t ts;                 /* start time; INT64_MIN marks an empty slot */
-    char *labels;               /* nby NUL-terminated strings back to back, or NULL */
+    uint32_t lab;               /* interned label tuple (ltab), NO_LAB if the metric has no `by` */
 } pending;
+
+#define NO_LAB UINT32_MAX
+
+/* The label tuples of pending starts, interned: starts share few distinct tuples (a region, a
+ * channel), so a start costs a reference count, not an allocation. A tuple is freed with its
+ * last pending start, so memory follows the live starts. */
+typedef struct ltuple {
+    char *packed;               /* nby NUL-terminated strings back to back; NULL if the entry is free */
+    uint64_t hash;              /* hash_labels of the tuple */
+    uint32_t refs;              /* pending starts using it; free entries: next free index */
+} ltuple;
+
+typedef struct ltab {
+    ltuple *t;                  /* entries, indexed by the pending starts */
+    uint32_t n, cap, free;      /* entries used (incl. free ones), allocated, free-list head (NO_LAB) */
+    uint32_t *idx;              /* open addressing over live entries: index + 1, 0 = empty */
+    uint32_t icap, live;        /* power of two; live tuples */
+} ltab;
 
 typedef struct mstate {
     const pw_metric_def *def;
@@ -77,8 +96,11 @@ typedef struct mstate {
     int has_absent;             /* some rule on it is `absent` */
     int *ratios;                /* ratio metrics using this one as a part */
     int nratios;
+    int64_t memo_lo, memo_hi;   /* bucket_of's memo: times in [memo_lo, memo_hi) are bucket memo_k */
+    int64_t memo_k;
     pending *pend;              /* pair metrics only */
     uint32_t pcap, pn;
+    ltab lt;                    /* label tuples of the pending starts */
     pw_metric_stats st;
 } mstate;
 
@@ -86,6 +108,7 @@ typedef struct route { int metric; int role; } route; /* role: 0 plain, 1 pair s
 
 typedef struct tslot {
     const char *type;
+    uint32_t len;
     route *routes;
     int nroutes;
 } tslot;
@@ -99,6 +122,7 @@ struct pw_engine {
     tslot *types;               /* open addressing by type string */
     uint32_t tcap;
     int64_t T;
+    int64_t next_min;           /* smallest next_b of all metrics: below it, advance_to is a no-op */
     uint64_t seq;
     pw_engine_stats st;
     /* per-event scratch, sized at creation */
@@ -117,33 +141,48 @@ static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
+/* Series and label tuples: hash.h's word-at-a-time hash (never persisted; the length of each
+ * label is mixed in, so ("ab","c") and ("a","bc") differ). */
 static uint64_t hash_labels(const char *const *v, const uint32_t *len, int n) {
-    uint64_t h = 14695981039346656037ULL;
-    for (int i = 0; i < n; i++) {
-        uint32_t l = len[i];
-        h = hash_bytes(h, &l, sizeof l);
-        h = hash_bytes(h, v[i], l);
-    }
-    /* final avalanche (splitmix64) so the low bits used for slots are mixed */
-    h ^= h >> 30; h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27; h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h;
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < n; i++) h = pw_hash_bytes(v[i], len[i], h);
+    return pw_hash_final(h);
 }
 
+/* Pair keys and distinct values: byte-wise FNV-1a with a finaliser. These hashes are SAVED in
+ * snapshots (pending starts, distinct entries), so this function is part of the snapshot format:
+ * changing it would make restored pair starts and distinct values unmatchable. Its cost (one
+ * multiply per byte) is paid once per key, not per series or metric. */
 static uint64_t hash_str(const char *s, size_t n) {
     uint64_t h = hash_bytes(14695981039346656037ULL, s, n);
     h ^= h >> 33; h *= 0xff51afd7ed558ccdULL; h ^= h >> 33;
     return h;
 }
 
+/* ---------- buckets ---------- */
+
+/* floor(t / R) for metric m, remembered for the last bucket asked: the hot path asks it two or three
+ * times per event for nearly the same instant, and a 64-bit division costs tens of cycles. The memo
+ * is a pure cache (it only answers for times inside the bucket it computed). */
+static inline int64_t bucket_of(mstate *m, int64_t t) {
+    if (t >= m->memo_lo && t < m->memo_hi) return m->memo_k;
+    const int64_t R = m->def->res_ms;
+    int64_t k = pw_floordiv(t, R);
+    if (t > -((int64_t)1 << 61) && t < ((int64_t)1 << 61)) { /* k * R + R cannot overflow */
+        m->memo_k = k;
+        m->memo_lo = k * R;
+        m->memo_hi = m->memo_lo + R;
+    }
+    return k;
+}
+
 /* ---------- type dispatch ---------- */
 
 static tslot *type_find(const pw_engine *e, const char *t, size_t n) {
     uint32_t mask = e->tcap - 1;
-    uint32_t i = (uint32_t)hash_str(t, n) & mask;
+    uint32_t i = (uint32_t)pw_hash_bytes(t, n, 0) & mask;
     while (e->types[i].type) {
-        if (strlen(e->types[i].type) == n && memcmp(e->types[i].type, t, n) == 0) return &e->types[i];
+        if (e->types[i].len == n && memcmp(e->types[i].type, t, n) == 0) return &e->types[i];
         i = (i + 1) & mask;
     }
     return &e->types[i];
@@ -151,7 +190,10 @@ static tslot *type_find(const pw_engine *e, const char *t, size_t n) {
 
 static int type_add(pw_engine *e, const char *t, int metric, int role) {
     tslot *s = type_find(e, t, strlen(t));
-    if (!s->type) s->type = t;
+    if (!s->type) {
+        s->type = t;
+        s->len = (uint32_t)strlen(t);
+    }
     for (int i = 0; i < s->nroutes; i++) /* `events: [a, a]` must not count twice */
         if (s->routes[i].metric == metric && s->routes[i].role == role) return 0;
     route *r = realloc(s->routes, (size_t)(s->nroutes + 1) * sizeof *r);
@@ -251,7 +293,7 @@ static series *series_create(pw_engine *e, mstate *m, uint64_t h, const char *co
         p += len[i] + 1;
     }
     if (d->kind != PW_METRIC_RATIO) {
-        int64_t head = e->T == INT64_MIN ? 0 : pw_floordiv(e->T, d->res_ms);
+        int64_t head = e->T == INT64_MIN ? 0 : bucket_of(m, e->T);
         s->win = pw_window_new(&m->wspec, head);
         if (!s->win) { free(s); m->st.overflow++; return NULL; }
     }
@@ -301,7 +343,7 @@ static void part_value(const mstate *pm, series *s, int64_t h, int *def, double 
 
 static void series_input(pw_engine *e, mstate *m, series *s, int64_t t, pw_alert_input *in) {
     const pw_metric_def *d = m->def;
-    int64_t h = pw_floordiv(t, d->res_ms);
+    int64_t h = bucket_of(m, t);
     in->has_last = s->last_ts != INT64_MIN;
     in->last_ts = s->last_ts;
     if (d->kind != PW_METRIC_RATIO) {
@@ -424,11 +466,122 @@ static int series_idle(pw_engine *e, mstate *m, series *s, int64_t h) {
 
 /* ---------- pairs ---------- */
 
+/* ---------- label tuples of pending starts ---------- */
+
+static int ltab_grow_idx(ltab *lt) {
+    uint32_t ncap = lt->icap ? lt->icap * 2 : 16;
+    uint32_t *ni = calloc(ncap, sizeof *ni);
+    if (!ni) return -1;
+    for (uint32_t i = 0; i < lt->icap; i++) {
+        uint32_t e = lt->idx[i];
+        if (!e) continue;
+        uint32_t j = (uint32_t)lt->t[e - 1].hash & (ncap - 1);
+        while (ni[j]) j = (j + 1) & (ncap - 1);
+        ni[j] = e;
+    }
+    free(lt->idx);
+    lt->idx = ni;
+    lt->icap = ncap;
+    return 0;
+}
+
+static int packed_eq(const char *p, const char *const *v, const uint32_t *len, int n) {
+    for (int i = 0; i < n; i++) {
+        if (memcmp(p, v[i], len[i]) != 0 || p[len[i]] != 0) return 0;
+        p += len[i] + 1;
+    }
+    return 1;
+}
+
+/* The tuple (v, len) with one more reference: found or added. NO_LAB on allocation failure. */
+static uint32_t ltab_ref(ltab *lt, const char *const *v, const uint32_t *len, int n) {
+    uint64_t h = hash_labels(v, len, n);
+    if (lt->icap) {
+        uint32_t mask = lt->icap - 1;
+        for (uint32_t i = (uint32_t)h & mask; lt->idx[i]; i = (i + 1) & mask) {
+            ltuple *t = &lt->t[lt->idx[i] - 1];
+            if (t->hash == h && packed_eq(t->packed, v, len, n)) {
+                t->refs++;
+                return lt->idx[i] - 1;
+            }
+        }
+    }
+    if ((lt->live + 1) * 4 > lt->icap * 3 && ltab_grow_idx(lt) < 0) return NO_LAB;
+    uint32_t k;
+    if (lt->free != NO_LAB) {
+        k = lt->free;
+    } else {
+        if (lt->n == lt->cap) {
+            uint32_t ncap = lt->cap ? lt->cap * 2 : 8;
+            ltuple *nt = realloc(lt->t, (size_t)ncap * sizeof *nt);
+            if (!nt) return NO_LAB;
+            lt->t = nt;
+            lt->cap = ncap;
+        }
+        k = lt->n;
+    }
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++) bytes += len[i] + 1;
+    char *pk = malloc(bytes), *q = pk;
+    if (!pk) return NO_LAB;
+    for (int i = 0; i < n; i++) {
+        memcpy(q, v[i], len[i]);
+        q[len[i]] = 0;
+        q += len[i] + 1;
+    }
+    if (k == lt->free) lt->free = lt->t[k].refs; else lt->n++;
+    lt->t[k].packed = pk;
+    lt->t[k].hash = h;
+    lt->t[k].refs = 1;
+    uint32_t mask = lt->icap - 1, i = (uint32_t)h & mask;
+    while (lt->idx[i]) i = (i + 1) & mask;
+    lt->idx[i] = k + 1;
+    lt->live++;
+    return k;
+}
+
+/* Drop one reference; the last one frees the tuple. */
+static void ltab_unref(ltab *lt, uint32_t k) {
+    if (k == NO_LAB || --lt->t[k].refs) return;
+    uint32_t mask = lt->icap - 1, i = (uint32_t)lt->t[k].hash & mask;
+    while (lt->idx[i] != k + 1) i = (i + 1) & mask;
+    for (uint32_t j = i;;) { /* backward-shift deletion, as in table_remove */
+        lt->idx[i] = 0;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (!lt->idx[j]) goto removed;
+            uint32_t h = (uint32_t)lt->t[lt->idx[j] - 1].hash & mask;
+            if (i <= j ? (i < h && h <= j) : (i < h || h <= j)) continue;
+            break;
+        }
+        lt->idx[i] = lt->idx[j];
+        i = j;
+    }
+removed:
+    free(lt->t[k].packed);
+    lt->t[k].packed = NULL;
+    lt->t[k].refs = lt->free;
+    lt->free = k;
+    lt->live--;
+}
+
+static void ltab_free(ltab *lt) {
+    for (uint32_t i = 0; i < lt->n; i++) free(lt->t[i].packed);
+    free(lt->t);
+    free(lt->idx);
+    memset(lt, 0, sizeof *lt);
+    lt->free = NO_LAB;
+}
+
+static const char *pend_labels(const mstate *m, const pending *p) {
+    return p->lab == NO_LAB ? NULL : m->lt.t[p->lab].packed;
+}
+
 static void pend_free_all(mstate *m) {
-    for (uint32_t i = 0; i < m->pcap; i++) free(m->pend[i].labels);
     free(m->pend);
     m->pend = NULL;
     m->pcap = m->pn = 0;
+    ltab_free(&m->lt);
 }
 
 static pending *pend_find(mstate *m, uint64_t key) {
@@ -444,10 +597,9 @@ static pending *pend_find(mstate *m, uint64_t key) {
 static void pend_remove(mstate *m, pending *p) {
     uint32_t mask = m->pcap - 1;
     uint32_t i = (uint32_t)(p - m->pend), j = i;
-    free(p->labels);
+    ltab_unref(&m->lt, p->lab);
     for (;;) {
         m->pend[i].ts = INT64_MIN;
-        m->pend[i].labels = NULL;
         for (;;) {
             j = (j + 1) & mask;
             if (m->pend[j].ts == INT64_MIN) goto done;
@@ -467,7 +619,7 @@ static int pend_grow(mstate *m) {
     uint32_t ncap = m->pcap ? m->pcap * 2 : 64;
     pending *np = malloc((size_t)ncap * sizeof *np);
     if (!np) return -1;
-    for (uint32_t i = 0; i < ncap; i++) { np[i].ts = INT64_MIN; np[i].labels = NULL; }
+    for (uint32_t i = 0; i < ncap; i++) np[i].ts = INT64_MIN;
     for (uint32_t i = 0; i < m->pcap; i++) {
         if (m->pend[i].ts == INT64_MIN) continue;
         uint32_t j = (uint32_t)m->pend[i].key & (ncap - 1);
@@ -522,8 +674,8 @@ static int passes_where(mstate *m, const pw_event *ev) {
 static void record(pw_engine *e, int mi, int64_t ts, double x, int is_key, uint64_t key) {
     mstate *m = &e->m[mi];
     const pw_metric_def *d = m->def;
-    int64_t head = pw_floordiv(e->T, d->res_ms);
-    int64_t k = pw_floordiv(ts, d->res_ms);
+    int64_t head = bucket_of(m, e->T);
+    int64_t k = bucket_of(m, ts);
     if (k <= head - d->nbuckets) { m->st.late++; return; }
     uint64_t h = hash_labels(e->lab, e->lablen, d->nby);
     series *s = series_find(m, h, e->lab, e->lablen);
@@ -608,26 +760,18 @@ static void apply_pair_start(pw_engine *e, int mi, const pw_event *ev) {
     }
     if (m->pn >= e->o.max_pending) { m->st.pair_expired++; return; }
     if ((m->pn + 1) * 10 > m->pcap * 7 && pend_grow(m) < 0) { m->st.pair_expired++; return; }
-    char *labels = NULL;
+    uint32_t lab = NO_LAB;
     if (d->nby) {
-        size_t bytes = 0;
         labels_from_event(e, d, ev);
-        for (int i = 0; i < d->nby; i++) bytes += e->lablen[i] + 1;
-        labels = malloc(bytes);
-        if (!labels) { m->st.pair_expired++; return; }
-        char *p = labels;
-        for (int i = 0; i < d->nby; i++) {
-            memcpy(p, e->lab[i], e->lablen[i]);
-            p[e->lablen[i]] = 0;
-            p += e->lablen[i] + 1;
-        }
+        lab = ltab_ref(&m->lt, e->lab, e->lablen, d->nby);
+        if (lab == NO_LAB) { m->st.pair_expired++; return; }
     }
     uint32_t mask = m->pcap - 1;
     uint32_t i = (uint32_t)key & mask;
     while (m->pend[i].ts != INT64_MIN) i = (i + 1) & mask;
     m->pend[i].key = key;
     m->pend[i].ts = ev->ts;
-    m->pend[i].labels = labels;
+    m->pend[i].lab = lab;
     m->pn++;
     m->st.pending = m->pn;
     m->st.pair_starts++;
@@ -641,7 +785,7 @@ static void apply_pair_end(pw_engine *e, int mi, const pw_event *ev) {
     pending *p = pend_find(m, key);
     if (!p || p->ts > ev->ts || ev->ts - p->ts > d->pair_timeout_ms) { m->st.pair_unmatched++; return; }
     double dur = (double)(ev->ts - p->ts) / (double)d->unit_ms;
-    const char *sp = p->labels;
+    const char *sp = pend_labels(m, p);
     for (int i = 0; i < d->nby; i++) {
         const pw_value *v = &ev->fields[d->by_slots[i]];
         if (v->type != PW_V_NULL) {
@@ -652,7 +796,7 @@ static void apply_pair_end(pw_engine *e, int mi, const pw_event *ev) {
         }
         sp += strlen(sp) + 1;
     }
-    /* labels may point into p->labels: record before removing the start */
+    /* labels may point into the start's label tuple: record before removing the start */
     record(e, mi, ev->ts, dur, 0, 0);
     pend_remove(m, p);
 }
@@ -662,7 +806,7 @@ static void apply_pair_end(pw_engine *e, int mi, const pw_event *ev) {
 static void boundary(pw_engine *e, int mi, int64_t b) {
     mstate *m = &e->m[mi];
     const pw_metric_def *d = m->def;
-    int64_t h = pw_floordiv(b, d->res_ms);
+    int64_t h = bucket_of(m, b);
     m->boundaries++;
     int sweep = d->nrules > 0 || m->boundaries % d->nbuckets == 0;
     if (d->kind == PW_METRIC_PAIR && m->boundaries % d->nbuckets == 0) pend_sweep(e, m);
@@ -724,14 +868,26 @@ static int64_t quiet_until(pw_engine *e, mstate *m, int64_t b) {
     return next < b ? b : next;
 }
 
+static void update_next_min(pw_engine *e) {
+    int64_t mn = INT64_MAX;
+    for (int i = 0; i < e->rs->nmetrics; i++)
+        if (e->m[i].next_b < mn) mn = e->m[i].next_b;
+    e->next_min = mn;
+}
+
 static void advance_to(pw_engine *e, int64_t t) {
     if (e->T == INT64_MIN) {
         e->T = t;
         for (int i = 0; i < e->rs->nmetrics; i++)
             e->m[i].next_b = (pw_floordiv(t, e->m[i].def->res_ms) + 1) * e->m[i].def->res_ms;
+        update_next_min(e);
         return;
     }
     if (t <= e->T) return;
+    if (t < e->next_min) { /* no metric has a boundary in (T, t]: the common case, O(1) per event */
+        e->T = t;
+        return;
+    }
     for (;;) {
         int best = -1;
         for (int i = 0; i < e->rs->nmetrics; i++) {
@@ -777,6 +933,7 @@ static void advance_to(pw_engine *e, int64_t t) {
         boundary(e, best, b);
     }
     e->T = t;
+    update_next_min(e);
 }
 
 /* ---------- public ---------- */
@@ -804,6 +961,7 @@ pw_engine *pw_engine_new(const pw_ruleset *rs, const pw_engine_opts *opts, pw_no
         const pw_metric_def *d = &rs->metrics[i];
         mstate *m = &e->m[i];
         m->def = d;
+        m->lt.free = NO_LAB;
         m->wspec.agg = d->agg;
         m->wspec.nbuckets = d->nbuckets;
         m->wspec.q = d->q;
@@ -927,6 +1085,7 @@ static void remap_alerts(pw_engine *e, mstate *m, const pw_engine *old, const pw
 
 void pw_engine_adopt(pw_engine *e, pw_engine *old, void (*report)(const char *metric, int kept, void *ud),
                      void *ud) {
+    e->next_min = INT64_MIN; /* next_b values change below: the next advance recomputes the minimum */
     e->T = old->T;
     e->seq = old->seq;
     e->st = old->st;
@@ -942,9 +1101,13 @@ void pw_engine_adopt(pw_engine *e, pw_engine *old, void (*report)(const char *me
             m->head = om->head; m->tail = om->tail;
             m->next_b = om->next_b; m->boundaries = om->boundaries;
             m->pend = om->pend; m->pcap = om->pcap; m->pn = om->pn;
+            ltab_free(&m->lt);
+            m->lt = om->lt;
             m->st = om->st;
             om->tab = NULL; om->cap = om->n = 0; om->head = om->tail = NULL;
             om->pend = NULL; om->pcap = om->pn = 0;
+            memset(&om->lt, 0, sizeof om->lt);
+            om->lt.free = NO_LAB;
             remap_alerts(e, m, old, om->def);
             kept = 1;
             break;
@@ -1003,7 +1166,7 @@ static void save_metric(const pw_engine *e, const mstate *m, pw_buf *b) {
         if (p->ts == INT64_MIN) continue;
         pw_snap_u64(b, p->key);
         pw_snap_i64(b, p->ts);
-        if (d->nby) save_labels_packed(b, p->labels, d->nby);
+        if (d->nby) save_labels_packed(b, pend_labels(m, p), d->nby);
     }
 }
 
@@ -1119,23 +1282,14 @@ static int load_metric(pw_engine *e, int mi, pw_snap_r *r) {
         if (ts == INT64_MIN) return pw_snap_fail(r, "bad pending start time");
         if (pend_find(m, key)) return pw_snap_fail(r, "duplicate pending start");
         if ((m->pn + 1) * 10 > m->pcap * 7 && pend_grow(m) < 0) return pw_snap_fail(r, "out of memory");
-        char *labels = NULL;
-        if (d->nby) {
-            size_t bytes = 0;
-            for (int i = 0; i < d->nby; i++) bytes += e->lablen[i] + 1;
-            if (!(labels = malloc(bytes))) return pw_snap_fail(r, "out of memory");
-            char *q = labels;
-            for (int i = 0; i < d->nby; i++) {
-                memcpy(q, e->lab[i], e->lablen[i]);
-                q[e->lablen[i]] = 0;
-                q += e->lablen[i] + 1;
-            }
-        }
+        uint32_t lab = NO_LAB;
+        if (d->nby && (lab = ltab_ref(&m->lt, e->lab, e->lablen, d->nby)) == NO_LAB)
+            return pw_snap_fail(r, "out of memory");
         uint32_t mask = m->pcap - 1, i = (uint32_t)key & mask;
         while (m->pend[i].ts != INT64_MIN) i = (i + 1) & mask;
         m->pend[i].key = key;
         m->pend[i].ts = ts;
-        m->pend[i].labels = labels;
+        m->pend[i].lab = lab;
         m->pn++;
     }
     if (r->failed) return -1;
@@ -1149,6 +1303,7 @@ int pw_engine_load(pw_engine *e, const void *p, size_t len, void (*report)(const
                    void *ud, char *err, size_t errlen) {
     pw_snap_r r;
     pw_snap_r_init(&r, p, len);
+    e->next_min = INT64_MIN; /* next_b values are restored below: the next advance recomputes the minimum */
     e->T = pw_snap_ri64(&r);
     e->seq = pw_snap_ru64(&r);
     e->st.events = pw_snap_ru64(&r);

@@ -1,9 +1,14 @@
 /* lines.h -- bounded line reader for JSON-lines input (files, stdin).
  *
- * Reads large blocks and hands out lines without copying when a line fits in
- * the block. A line longer than max_line is not kept: it is skipped up to its
- * newline and reported as too long, so memory stays bounded by max_line
- * whatever the input holds. A final line without '\n' is still a line.
+ * A regular file (also a file redirected to stdin) is memory-mapped and lines
+ * are handed out as pointers into the mapping: no copy, no read(2). Anything
+ * else (a pipe, a terminal, a FILE without a descriptor) is read in large
+ * blocks, and lines are handed out without copying when they fit in the
+ * block. Both modes return the same lines. A line longer than max_line is not
+ * kept: it is skipped up to its newline and reported as too long, so the
+ * reader's memory stays bounded by max_line whatever the input holds (mapped
+ * pages already consumed are released as the reader moves on, so RSS does not
+ * grow with the file either). A final line without '\n' is still a line.
  * Not thread-safe; one reader per stream.
  */
 #ifndef PW_LINES_H
@@ -14,16 +19,21 @@
 
 typedef struct pw_lines pw_lines;
 
-/* f is borrowed (not closed by pw_lines_destroy). NULL on allocation failure. */
+/* f is borrowed (not closed by pw_lines_destroy) and must not be read by the
+ * caller meanwhile. Reading starts at f's current position. NULL on
+ * allocation failure. */
 pw_lines *pw_lines_new(FILE *f, size_t max_line);
 void pw_lines_destroy(pw_lines *l);
 
 /* Next line without its '\n' (a trailing '\r' is kept: JSON treats it as
  * whitespace). Returns 1 and sets *line and *len (valid until the next call),
- * 2 for a line longer than max_line (*len = bytes seen so far, capped; *line
- * undefined), 0 at end of input, -1 on a read error (errno set). */
+ * 2 for a line longer than max_line (*len = its length as far as read, at
+ * least max_line + 1; *line undefined), 0 at end of input, -1 on a read error
+ * (errno set). */
 int pw_lines_next(pw_lines *l, const char **line, size_t *len);
 /* 1-based number of the line last returned. */
 unsigned long pw_lines_lineno(const pw_lines *l);
+/* 1 if the input is read through a memory mapping (for tests). */
+int pw_lines_mapped(const pw_lines *l);
 
 #endif

@@ -217,21 +217,3 @@ int pw_value_present(const pw_value *v) {
     default: return 1;
     }
 }
-
-void pw_value_label(const pw_value *v, const char **s, uint32_t *len) {
-    /* A NUM without text (computed by an expression) has no borrowed label;
-     * callers that format computed numbers do so themselves. */
-    if (v->type == PW_V_NULL || !v->str) {
-        *s = "";
-        *len = 0;
-        return;
-    }
-    *s = v->str;
-    *len = v->len;
-}
-
-int pw_value_number(const pw_value *v, double *out) {
-    if (!v->has_num) return 0;
-    *out = v->num;
-    return 1;
-}

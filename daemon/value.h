@@ -46,10 +46,25 @@ int pw_value_parse_num(const char *s, size_t len, double *out);
 int pw_value_present(const pw_value *v);
 
 /* The label text of a value: STR its string, NUM/BOOL/RAW its JSON text,
- * NULL "". Sets *s and *len to borrowed memory (valid as long as v's owner). */
-void pw_value_label(const pw_value *v, const char **s, uint32_t *len);
+ * NULL "". Sets *s and *len to borrowed memory (valid as long as v's owner).
+ * Inline: the engine calls it for every label of every event. */
+static inline void pw_value_label(const pw_value *v, const char **s, uint32_t *len) {
+    /* A NUM without text (computed by an expression) has no borrowed label;
+     * callers that format computed numbers do so themselves. */
+    if (v->type == PW_V_NULL || !v->str) {
+        *s = "";
+        *len = 0;
+        return;
+    }
+    *s = v->str;
+    *len = v->len;
+}
 
 /* Numeric view: 1 and *out if has_num (NUM, BOOL, numeric STR), else 0. */
-int pw_value_number(const pw_value *v, double *out);
+static inline int pw_value_number(const pw_value *v, double *out) {
+    if (!v->has_num) return 0;
+    *out = v->num;
+    return 1;
+}
 
 #endif

@@ -24,7 +24,7 @@
  *   min/max       double extremum[N], count[N]                    32 + 12N
  *   last          {x, ts, seq, k} of the latest event, count[N]   64 + 4N
  *   quantile      {window sketch, q}, pw_sketch[N], count[N]       64 + 20N + cells
- *   distinct      {set, overflow}, last-sighting count[N], count[N] 48 + 8N + table
+ *   distinct      {set, overflow}, count[N]                       48 + 4N + set (24 + 4N + table)
  * (60 buckets: count 272 B, sum/avg/min/max 752 B, last 304 B; malloc's own
  * overhead is not counted.)
  *
@@ -48,10 +48,12 @@
  * instead (its 1% bound is lost, order is kept) and in pw_window_overflow().
  * Worst case (hostile values) ~(N+1) * 32 KiB per window.
  *
- * distinct: a pw_distinct set maps value hash -> last bucket seen, plus, per
- * bucket, how many values have their LAST sighting there. Every entry is kept
- * inside the window (a head move that evicts a bucket with last sightings
- * sweeps the set once, O(table)), so the distinct count is the set's size. A
+ * distinct: a pw_distinct set maps value hash -> last bucket seen and counts,
+ * per bucket, how many values have their LAST sighting there. A head move
+ * tells the set its new oldest bucket; the set drops the leaving buckets'
+ * counts at once and sweeps the expired entries out lazily (distinct.c), so a
+ * head move costs O(buckets moved), not O(table), and the distinct count is
+ * the set's size. A
  * bucket's own value (sparklines) is its number of last sightings: summing the
  * buckets gives the window's count, but a value seen in buckets 3 and 5 shows
  * in 5 only. Past distinct_max, a new value is not tracked (the count stays
@@ -91,7 +93,7 @@ typedef struct quantile_state {
 } quantile_state;
 
 typedef struct distinct_state {
-    pw_distinct *set;   /* hash -> last bucket seen, all inside the window; owned */
+    pw_distinct *set;   /* hash -> last bucket seen, per-bucket last sightings; owned */
     uint64_t overflow;  /* sightings not tracked (cap or no memory) */
 } distinct_state;
 
@@ -99,10 +101,13 @@ struct pw_window {
     int64_t head;       /* newest bucket */
     uint64_t n;         /* events in the window */
     double tot;         /* sum (sum/avg) or extremum (min/max) of the window */
-    int32_t nb;         /* N */
+    uint16_t nb;        /* N (<= PW_WINDOW_MAX_BUCKETS) */
+    uint16_t hs;        /* ring slot of the head bucket (head mod N), kept so adds need no division */
     uint8_t agg;        /* pw_agg */
     _Alignas(8) unsigned char mem[]; /* the per-kind arrays, see the layout above */
 };
+
+_Static_assert(sizeof(pw_window) == 32, "the window header is 32 bytes (memory layout above)");
 
 static int has_vals(int agg) {
     return agg == PW_AGG_SUM || agg == PW_AGG_AVG || agg == PW_AGG_MIN || agg == PW_AGG_MAX;
@@ -118,7 +123,7 @@ static size_t pre_bytes(int agg, size_t nb) {
     case PW_AGG_MAX: return nb * sizeof(double);
     case PW_AGG_LAST: return sizeof(last_state);
     case PW_AGG_QUANTILE: return sizeof(quantile_state) + nb * sizeof(pw_sketch);
-    case PW_AGG_DISTINCT: return sizeof(distinct_state) + nb * sizeof(uint32_t);
+    case PW_AGG_DISTINCT: return sizeof(distinct_state);
     default: return 0;
     }
 }
@@ -134,13 +139,16 @@ static pw_sketch *qcells(const pw_window *w) {
     return (pw_sketch *)(void *)((unsigned char *)w->mem + sizeof(quantile_state));
 }
 static distinct_state *dstate(const pw_window *w) { return (distinct_state *)(void *)w->mem; }
-static uint32_t *dlast(const pw_window *w) {
-    return (uint32_t *)(void *)((unsigned char *)w->mem + sizeof(distinct_state));
-}
 
 static uint32_t slot(const pw_window *w, int64_t k) {
     int64_t r = k % w->nb;
     return (uint32_t)(r < 0 ? r + w->nb : r);
+}
+
+/* slot(w, k) for a k inside the window, from the head's slot: no division. */
+static uint32_t slot_in(const pw_window *w, int64_t k) {
+    uint32_t d = (uint32_t)((uint64_t)w->head - (uint64_t)k); /* < nb */
+    return w->hs >= d ? w->hs - d : w->hs + w->nb - d;
 }
 
 /* h-N < k <= h, computed without overflow near the ends of int64. */
@@ -155,7 +163,9 @@ static int64_t oldest(const pw_window *w) {
 }
 
 pw_window *pw_window_new(const pw_window_spec *spec, int64_t head) {
-    if (!spec || spec->nbuckets < 1 || (int)spec->agg < 0 || spec->agg >= PW_AGG__COUNT) return NULL;
+    if (!spec || spec->nbuckets < 1 || spec->nbuckets > PW_WINDOW_MAX_BUCKETS || (int)spec->agg < 0 ||
+        spec->agg >= PW_AGG__COUNT)
+        return NULL;
     if (spec->agg == PW_AGG_QUANTILE && !(spec->q >= 0 && spec->q <= 1)) return NULL;
     size_t nb = (size_t)spec->nbuckets;
     if (nb > (SIZE_MAX - sizeof(pw_window) - 64) / 32) return NULL;
@@ -163,7 +173,8 @@ pw_window *pw_window_new(const pw_window_spec *spec, int64_t head) {
     pw_window *w = calloc(1, size);
     if (!w) return NULL;
     w->head = head;
-    w->nb = spec->nbuckets;
+    w->nb = (uint16_t)spec->nbuckets;
+    w->hs = (uint16_t)slot(w, head);
     w->agg = (uint8_t)spec->agg;
     switch (spec->agg) {
     case PW_AGG_LAST:
@@ -175,7 +186,8 @@ pw_window *pw_window_new(const pw_window_spec *spec, int64_t head) {
         for (size_t i = 0; i < nb; i++) pw_sketch_init(&qcells(w)[i]);
         break;
     case PW_AGG_DISTINCT:
-        dstate(w)->set = pw_distinct_new(spec->distinct_max ? spec->distinct_max : DISTINCT_DEFAULT_MAX);
+        dstate(w)->set = pw_distinct_new(spec->distinct_max ? spec->distinct_max : DISTINCT_DEFAULT_MAX,
+                                         spec->nbuckets, oldest(w));
         if (!dstate(w)->set) {
             free(w);
             return NULL;
@@ -223,20 +235,15 @@ static void recompute(pw_window *w) {
     w->tot = tot;
 }
 
-/* Empty ring slot s. Returns 1 if values had their last sighting there (distinct). */
-static int clear_slot(pw_window *w, uint32_t s) {
-    int sweep = 0;
+/* Empty ring slot s (distinct: the set forgets the bucket when told the new oldest one). */
+static void clear_slot(pw_window *w, uint32_t s) {
     counts(w)[s] = 0;
     if (has_vals(w->agg)) {
         vals(w)[s] = 0;
     } else if (w->agg == PW_AGG_QUANTILE) {
         pw_sketch_sub(&qstate(w)->all, &qcells(w)[s]);
         pw_sketch_clear(&qcells(w)[s]);
-    } else if (w->agg == PW_AGG_DISTINCT) {
-        sweep = dlast(w)[s] != 0;
-        dlast(w)[s] = 0;
     }
-    return sweep;
 }
 
 static void clear_all(pw_window *w) {
@@ -254,7 +261,6 @@ static void clear_all(pw_window *w) {
         break;
     case PW_AGG_DISTINCT:
         pw_distinct_clear(dstate(w)->set);
-        memset(dlast(w), 0, nb * sizeof(uint32_t));
         break;
     default: break;
     }
@@ -267,14 +273,20 @@ void pw_window_advance(pw_window *w, int64_t head) {
     uint64_t jump = (uint64_t)head - (uint64_t)w->head; /* exact: head > w->head */
     if (jump >= (uint64_t)w->nb) {
         w->head = head;
+        w->hs = (uint16_t)slot(w, head);
         clear_all(w);
+        if (w->agg == PW_AGG_DISTINCT) pw_distinct_expire(dstate(w)->set, oldest(w));
         return;
     }
     /* Buckets old+1..head reuse the slots of old+1-N..head-N, which leave. */
-    int sweep = 0;
-    for (uint64_t j = 1; j <= jump; j++) sweep |= clear_slot(w, slot(w, (int64_t)((uint64_t)w->head + j)));
+    uint32_t s = w->hs;
+    for (uint64_t j = 1; j <= jump; j++) {
+        if (++s == w->nb) s = 0;
+        clear_slot(w, s);
+    }
     w->head = head;
-    if (sweep) pw_distinct_expire(dstate(w)->set, oldest(w));
+    w->hs = (uint16_t)s;
+    if (w->agg == PW_AGG_DISTINCT) pw_distinct_expire(dstate(w)->set, oldest(w));
     recompute(w);
 }
 
@@ -306,7 +318,7 @@ int pw_window_add(pw_window *w, int64_t k, double x, int64_t ts, uint64_t seq) {
     int agg = w->agg;
     if (agg == PW_AGG_DISTINCT || !in_window(w, k)) return -1;
     if (agg != PW_AGG_COUNT && !isfinite(x)) return -1;
-    uint32_t s = slot(w, k);
+    uint32_t s = slot_in(w, k);
     uint32_t *c = counts(w);
     if (c[s] == UINT32_MAX) return -1;
     switch (agg) {
@@ -346,20 +358,17 @@ int pw_window_add(pw_window *w, int64_t k, double x, int64_t ts, uint64_t seq) {
 
 int pw_window_add_key(pw_window *w, int64_t k, uint64_t h) {
     if (w->agg != PW_AGG_DISTINCT || !in_window(w, k)) return -1;
-    uint32_t s = slot(w, k);
+    uint32_t s = slot_in(w, k);
     uint32_t *c = counts(w);
     if (c[s] == UINT32_MAX) return -1;
     distinct_state *ds = dstate(w);
-    int64_t prev = 0;
-    switch (pw_distinct_see(ds->set, h, k, &prev)) {
-    case PW_DISTINCT_NEW: dlast(w)[s]++; break;
+    switch (pw_distinct_see(ds->set, h, k, NULL)) {
+    case PW_DISTINCT_NEW:
     case PW_DISTINCT_MOVED:
-        dlast(w)[slot(w, prev)]--;  /* prev is inside the window: the set holds no expired entry */
-        dlast(w)[s]++;
-        break;
     case PW_DISTINCT_KEPT: break;
     case PW_DISTINCT_FULL:
-    case PW_DISTINCT_NOMEM: ds->overflow++; break;
+    case PW_DISTINCT_NOMEM:
+    case PW_DISTINCT_OUTSIDE: ds->overflow++; break; /* OUTSIDE cannot happen: k is in the window */
     }
     c[s]++;
     w->n++;
@@ -396,11 +405,11 @@ int pw_window_value(const pw_window *w, double *out) {
 
 int pw_window_bucket_value(const pw_window *w, int64_t k, double *out) {
     if (!in_window(w, k)) return 0;
-    uint32_t s = slot(w, k), c = counts(w)[s];
+    uint32_t s = slot_in(w, k), c = counts(w)[s];
     switch (w->agg) {
     case PW_AGG_COUNT: *out = (double)c; return 1;
     case PW_AGG_SUM: *out = c ? vals(w)[s] : 0.0; return 1;
-    case PW_AGG_DISTINCT: *out = (double)dlast(w)[s]; return 1;
+    case PW_AGG_DISTINCT: *out = (double)pw_distinct_bucket(dstate(w)->set, k); return 1;
     case PW_AGG_AVG:
         if (!c) return 0;
         *out = vals(w)[s] / (double)c;
@@ -620,7 +629,7 @@ pw_window *pw_window_load(const pw_window_spec *spec, pw_snap_r *r) {
             if (r->failed) goto fail;
             if (!in_window(w, k)) { pw_snap_fail(r, "distinct value outside its window"); goto fail; }
             switch (pw_distinct_see(ds->set, h, k, NULL)) {
-            case PW_DISTINCT_NEW: dlast(w)[slot(w, k)]++; break;
+            case PW_DISTINCT_NEW: break;
             case PW_DISTINCT_FULL: ds->overflow++; break; /* distinct_max lowered since: count it */
             case PW_DISTINCT_NOMEM: pw_snap_fail(r, "out of memory"); goto fail;
             default: pw_snap_fail(r, "duplicate distinct value"); goto fail;
@@ -628,7 +637,7 @@ pw_window *pw_window_load(const pw_window_spec *spec, pw_snap_r *r) {
         }
         /* a bucket with no event cannot hold a last sighting */
         for (uint32_t i = 0; i < nb; i++)
-            if (dlast(w)[i] > counts(w)[i]) {
+            if (pw_distinct_bucket(ds->set, bucket_of_slot(w, i)) > counts(w)[i]) {
                 pw_snap_fail(r, "distinct bucket %lld has more values than events",
                              (long long)bucket_of_slot(w, i));
                 goto fail;

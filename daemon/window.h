@@ -36,16 +36,19 @@
 #include "ruleset.h"
 #include "snapshot.h"
 
+/* Most buckets per window (the rule loader allows 10000). */
+#define PW_WINDOW_MAX_BUCKETS 65535
+
 typedef struct pw_window_spec {
     pw_agg agg;
-    int nbuckets;           /* N >= 1 */
+    int nbuckets;           /* 1 <= N <= PW_WINDOW_MAX_BUCKETS */
     double q;               /* quantile only */
     uint32_t distinct_max;  /* distinct only: most values tracked per series (0 = 100000) */
 } pw_window_spec;
 
 typedef struct pw_window pw_window;
 
-/* New empty window with head bucket `head`. NULL on allocation failure. */
+/* New empty window with head bucket `head`. NULL on allocation failure or a bad spec. */
 pw_window *pw_window_new(const pw_window_spec *spec, int64_t head);
 void pw_window_destroy(pw_window *w); /* accepts NULL */
 

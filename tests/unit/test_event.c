@@ -18,12 +18,14 @@
 #include <criterion/criterion.h>
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "event.h"
 #include "fieldset.h"
+#include "timeutil.h"
 #include "value.h"
 
 #ifndef PW_SOURCE_DIR
@@ -651,6 +653,57 @@ Test(event, time_formats) {
             cr_expect(ev.ts == rows[i].want, "row %zu '%s': ts %lld, want %lld", i, rows[i].ts,
                       (long long)ev.ts, (long long)rows[i].want);
     }
+}
+
+/* The decoder parses the usual UTC shape itself, with the midnight of the last date cached
+ * (event.c parse_time); every other text goes to pw_time_parse_rfc3339. Differential check: times
+ * near valid ones, mutated one byte at a time (digits, separators, out-of-range fields, leap days,
+ * fractions, offsets), decoded in runs that share a date so the cache is hit and then invalidated,
+ * must give exactly what the full parser (then the numeric-string rule) gives. */
+Test(event, time_fast_path_equals_the_full_parser) {
+    static const char *const seeds[] = {
+        "2026-11-27T10:00:00.123Z", "2026-11-27T23:59:59.999Z", "2026-11-27T00:00:00Z",
+        "2024-02-29T12:00:00.5z",   "2023-02-29T12:00:00.5Z",   "2026-12-31t23:59:59.123456Z",
+        "0000-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z", "2026-11-27 10:00:00.1Z",
+        "2026-11-27T10:00:00.123+01:00", "1969-12-31T23:59:59.999Z", "2026-11-27T10:00:60Z",
+    };
+    static const char alphabet[] = "0123456789-:.TtZz +x";
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    char t[64], buf[160];
+    int fast_shape = 0;
+    for (int round = 0; round < 60000; round++) {
+        rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+        const char *seed = seeds[rng % (sizeof seeds / sizeof seeds[0])];
+        size_t n = strlen(seed);
+        memcpy(t, seed, n + 1);
+        int muts = (int)(rng >> 8) % 3; /* 0: the seed itself (cache hits), 1-2 bytes changed */
+        for (int k = 0; k < muts; k++) {
+            rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+            size_t at = (size_t)(rng >> 20) % n;
+            if ((rng >> 40) % 8 == 0 && n > 1) { /* truncate or drop the last byte */
+                n = at ? at : n - 1;
+                t[n] = 0;
+            } else {
+                t[at] = alphabet[(rng >> 32) % (sizeof alphabet - 1)];
+            }
+        }
+        fast_shape += n >= 20 && (t[n - 1] == 'Z' || t[n - 1] == 'z');
+        int64_t want = 0;
+        int ok = pw_time_parse_rfc3339(t, n, &want) == 0;
+        double num;
+        if (!ok && n && pw_value_parse_num(t, n, &num)) { /* a numeric string: seconds or ms */
+            double ms = (num >= 1e11 || num <= -1e11) ? num : num * 1000.0;
+            ok = ms >= -62167219200000.0 && ms < 253402300800000.0;
+            want = ok ? (int64_t)floor(ms) : 0;
+        }
+        int len = snprintf(buf, sizeof buf, "{\"type\":\"t\",\"ts\":\"%s\"}", t);
+        pw_ev_err e = decn(buf, (size_t)len);
+        cr_assert_eq(e == PW_EV_OK, ok, "'%s': decoder %s, full parser %s", t, pw_ev_err_name(e),
+                     ok ? "accepts" : "rejects");
+        if (ok) cr_assert_eq(ev.ts, want, "'%s': %lld, want %lld", t, (long long)ev.ts, (long long)want);
+        else cr_assert_eq(e, PW_EV_BAD_TIME, "'%s': %s", t, pw_ev_err_name(e));
+    }
+    cr_assert_gt(fast_shape, 20000, "most texts have the fast path's shape");
 }
 
 Test(event, id_handling) {

@@ -334,6 +334,7 @@ static const bad_spec must_reject_spec[] = {
     {"q above 1", {PW_AGG_QUANTILE, 10, 1.5, 0}},
     {"q below 0", {PW_AGG_QUANTILE, 10, -0.1, 0}},
     {"q NaN", {PW_AGG_QUANTILE, 10, NAN, 0}},
+    {"more buckets than the ring index holds", {PW_AGG_COUNT, PW_WINDOW_MAX_BUCKETS + 1, 0, 0}},
 };
 
 Test(window, rejects_bad_specs) {
@@ -349,6 +350,18 @@ Test(window, rejects_bad_specs) {
     double v;
     cr_assert_eq(pw_window_value(w, &v), 1);
     cr_assert_eq(v, 0);
+    pw_window_destroy(w);
+    /* the largest ring: slots wrap at N - 1 -> 0 without a division on add */
+    pw_window_spec big = {PW_AGG_COUNT, PW_WINDOW_MAX_BUCKETS, 0, 0};
+    w = pw_window_new(&big, -1);
+    cr_assert_not_null(w);
+    for (int64_t h = -1; h < 3 * PW_WINDOW_MAX_BUCKETS; h += 4099) {
+        pw_window_advance(w, h);
+        cr_assert_eq(pw_window_add(w, h, 0, 0, 0), 0);
+        cr_assert_eq(pw_window_add(w, h - PW_WINDOW_MAX_BUCKETS + 1, 0, 0, 0), 0);
+        cr_assert_eq(pw_window_bucket_value(w, h - PW_WINDOW_MAX_BUCKETS + 1, &v), 1);
+        cr_assert_geq(v, 1);
+    }
     pw_window_destroy(w);
 }
 
