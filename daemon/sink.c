@@ -604,8 +604,8 @@ void pw_sink_stop(pw_sink *s, int64_t deadline_ms) {
     atomic_store(&s->finished, 1);
     s->stopped = 1;
     if (left + rest)
-        pw_warn(MOD, "%s %s: stopped with %llu notification%s undelivered (counted as failed; with snapshots "
-                     "on, the final snapshot keeps the queued ones for the next start)",
+        pw_warn(MOD, "%s %s: stopped with %llu notification%s undelivered (counted as failed here; the queued "
+                     "ones go to the final snapshot with snapshots on, or to the new sink on a reload)",
                 pw_sink_kind_name(s->conf.kind), s->conf.name, (unsigned long long)(left + rest),
                 left + rest == 1 ? "" : "s");
 }
