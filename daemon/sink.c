@@ -498,14 +498,6 @@ static pw_sink_item *parked_at(pw_sink *s, uintptr_t ticket) {
     return &s->parked[ticket - 1];
 }
 
-const char *pw_sink_parked_data(pw_sink *s, uintptr_t ticket) {
-    pthread_mutex_lock(&s->mu);
-    pw_sink_item *it = parked_at(s, ticket);
-    const char *d = it ? it->data : NULL;
-    pthread_mutex_unlock(&s->mu);
-    return d;
-}
-
 char *pw_sink_unpark(pw_sink *s, uintptr_t ticket, int take) {
     pthread_mutex_lock(&s->mu);
     pw_sink_item *it = parked_at(s, ticket);
