@@ -1208,6 +1208,12 @@ static int load_labels(pw_engine *e, pw_snap_r *r, int nby) {
     return 0;
 }
 
+#define SNAP_MIN_T (-62167219200000LL) /* 0000-01-01T00:00:00Z */
+#define SNAP_MAX_T 253402300799999LL   /* 9999-12-31T23:59:59.999Z */
+/* Every time in the state is an event time or derived from one (or the wall clock): out of this range
+ * it is corruption, and arithmetic on it (timers, boundaries) could overflow. */
+static int snap_time_ok(int64_t t) { return t >= SNAP_MIN_T && t <= SNAP_MAX_T; }
+
 static int load_metric(pw_engine *e, int mi, pw_snap_r *r) {
     mstate *m = &e->m[mi];
     const pw_metric_def *d = m->def;
@@ -1219,6 +1225,13 @@ static int load_metric(pw_engine *e, int mi, pw_snap_r *r) {
         return pw_snap_fail(r, "shape differs from the definition with the same hash");
     m->next_b = pw_snap_ri64(r);
     m->boundaries = pw_snap_ri64(r);
+    /* after every call the next boundary is the first one after T (advance_to); another value would
+     * make the next advance walk boundaries from wherever it points (found by fuzz_snapshot) */
+    if (!r->failed && (m->boundaries < 0 || m->boundaries > (INT64_C(1) << 62)))
+        return pw_snap_fail(r, "boundary count %lld out of range", (long long)m->boundaries);
+    if (!r->failed && e->T != INT64_MIN && m->next_b != (pw_floordiv(e->T, d->res_ms) + 1) * d->res_ms)
+        return pw_snap_fail(r, "next boundary %lld does not follow stream time %lld", (long long)m->next_b,
+                            (long long)e->T);
     uint64_t *st = &m->st.events;
     for (size_t i = 0; i < sizeof m->st / sizeof(uint64_t); i++) st[i] = pw_snap_ru64(r);
     uint32_t onr = pw_snap_rcount(r, 4 + 8, "rules");
@@ -1245,6 +1258,8 @@ static int load_metric(pw_engine *e, int mi, pw_snap_r *r) {
         series *s = series_create(e, m, h, e->lab, e->lablen);
         if (!s) return pw_snap_fail(r, "out of memory");
         s->last_ts = pw_snap_ri64(r);
+        if (!r->failed && s->last_ts != INT64_MIN && !snap_time_ok(s->last_ts))
+            return pw_snap_fail(r, "series time %lld out of range", (long long)s->last_ts);
         if (s->win) {
             pw_window_destroy(s->win);
             s->win = pw_window_load(&m->wspec, r);
@@ -1264,6 +1279,9 @@ static int load_metric(pw_engine *e, int mi, pw_snap_r *r) {
             a.last_notified = pw_snap_ri64(r);
             if (r->failed) return -1;
             if (state > PW_ALERT_FIRING) return pw_snap_fail(r, "bad alert state %u", state);
+            if (state != PW_ALERT_INACTIVE &&
+                (!snap_time_ok(a.since) || !snap_time_ok(a.fired_at) || !snap_time_ok(a.last_notified)))
+                return pw_snap_fail(r, "alert times out of range");
             a.state = state;
             if (map[k] < 0 || state == PW_ALERT_INACTIVE) continue;
             s->alerts[map[k]] = a;
@@ -1279,7 +1297,7 @@ static int load_metric(pw_engine *e, int mi, pw_snap_r *r) {
         uint64_t key = pw_snap_ru64(r);
         int64_t ts = pw_snap_ri64(r);
         if (load_labels(e, r, d->nby) < 0) return -1;
-        if (ts == INT64_MIN) return pw_snap_fail(r, "bad pending start time");
+        if (!snap_time_ok(ts)) return pw_snap_fail(r, "bad pending start time");
         if (pend_find(m, key)) return pw_snap_fail(r, "duplicate pending start");
         if ((m->pn + 1) * 10 > m->pcap * 7 && pend_grow(m) < 0) return pw_snap_fail(r, "out of memory");
         uint32_t lab = NO_LAB;
@@ -1305,6 +1323,9 @@ int pw_engine_load(pw_engine *e, const void *p, size_t len, void (*report)(const
     pw_snap_r_init(&r, p, len);
     e->next_min = INT64_MIN; /* next_b values are restored below: the next advance recomputes the minimum */
     e->T = pw_snap_ri64(&r);
+    /* stream time comes from event times (years 0000..9999, as the decoder accepts) or the wall clock */
+    if (!r.failed && e->T != INT64_MIN && (e->T < SNAP_MIN_T || e->T > SNAP_MAX_T))
+        pw_snap_fail(&r, "stream time %lld out of range", (long long)e->T);
     e->seq = pw_snap_ru64(&r);
     e->st.events = pw_snap_ru64(&r);
     e->st.unmatched = pw_snap_ru64(&r);

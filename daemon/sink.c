@@ -498,14 +498,6 @@ static pw_sink_item *parked_at(pw_sink *s, uintptr_t ticket) {
     return &s->parked[ticket - 1];
 }
 
-const char *pw_sink_parked_data(pw_sink *s, uintptr_t ticket) {
-    pthread_mutex_lock(&s->mu);
-    pw_sink_item *it = parked_at(s, ticket);
-    const char *d = it ? it->data : NULL;
-    pthread_mutex_unlock(&s->mu);
-    return d;
-}
-
 char *pw_sink_unpark(pw_sink *s, uintptr_t ticket, int take) {
     pthread_mutex_lock(&s->mu);
     pw_sink_item *it = parked_at(s, ticket);
@@ -604,8 +596,8 @@ void pw_sink_stop(pw_sink *s, int64_t deadline_ms) {
     atomic_store(&s->finished, 1);
     s->stopped = 1;
     if (left + rest)
-        pw_warn(MOD, "%s %s: stopped with %llu notification%s undelivered (counted as failed; with snapshots "
-                     "on, the final snapshot keeps the queued ones for the next start)",
+        pw_warn(MOD, "%s %s: stopped with %llu notification%s undelivered (counted as failed here; the queued "
+                     "ones go to the final snapshot with snapshots on, or to the new sink on a reload)",
                 pw_sink_kind_name(s->conf.kind), s->conf.name, (unsigned long long)(left + rest),
                 left + rest == 1 ? "" : "s");
 }

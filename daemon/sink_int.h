@@ -120,7 +120,6 @@ uintptr_t pw_sink_park(pw_sink *s, pw_sink_item *it);
 /* Release a ticket: with take == 0 the bytes are freed; with take == 1 they are
  * returned (the caller owns them again, e.g. the library refused them). Any thread. */
 char *pw_sink_unpark(pw_sink *s, uintptr_t ticket, int take);
-const char *pw_sink_parked_data(pw_sink *s, uintptr_t ticket);
 
 /* Append "; "-separated problem text to err (settings validation in init). */
 void pw_sink_problem(pw_buf *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -485,8 +485,14 @@ void pw_window_save(const pw_window *w, pw_buf *out) {
     for (size_t i = 0; i < nb && w->n; i++) nz += c[i] != 0; /* n is the sum of the counts */
     if ((size_t)nz * (hv ? 16 : 8) > nb * (hv ? 12 : 4)) {
         pw_snap_u8(out, 1); /* dense */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* the arrays are already in the format's byte order: one copy each instead of a call per field */
+        pw_buf_append(out, c, nb * sizeof *c);
+        if (hv) pw_buf_append(out, vals(w), nb * sizeof(double));
+#else
         for (size_t i = 0; i < nb; i++) pw_snap_u32(out, c[i]);
         for (size_t i = 0; hv && i < nb; i++) pw_snap_f64(out, vals(w)[i]);
+#endif
     } else {
         pw_snap_u8(out, 0); /* sparse */
         pw_snap_u32(out, nz);
@@ -545,7 +551,11 @@ pw_window *pw_window_load(const pw_window_spec *spec, pw_snap_r *r) {
                      (int)spec->agg, spec->nbuckets);
         return NULL;
     }
-    if (head == NO_BUCKET) { pw_snap_fail(r, "window head out of range"); return NULL; }
+    /* a bucket index is a time divided by the resolution: far below 2^53 (and no overflow on head - N) */
+    if (head < -(INT64_C(1) << 53) || head > (INT64_C(1) << 53)) {
+        pw_snap_fail(r, "window head out of range");
+        return NULL;
+    }
     int hv = has_vals(agg);
     uint8_t form = pw_snap_ru8(r);
     uint32_t nz = form == 0 ? pw_snap_rcount(r, hv ? 16 : 8, "window buckets") : nb;
@@ -557,9 +567,20 @@ pw_window *pw_window_load(const pw_window_spec *spec, pw_snap_r *r) {
     if (!w) { pw_snap_fail(r, "out of memory"); return NULL; }
     uint64_t sum = 0;
     if (form == 1) {
-        for (uint32_t i = 0; i < nb; i++) sum += counts(w)[i] = pw_snap_ru32(r);
-        for (uint32_t i = 0; hv && i < nb; i++) {
-            double v = vals(w)[i] = pw_snap_rf64(r);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(counts(w), r->p + r->off, (size_t)nb * 4); /* room checked above */
+        r->off += (size_t)nb * 4;
+        if (hv) {
+            memcpy(vals(w), r->p + r->off, (size_t)nb * 8);
+            r->off += (size_t)nb * 8;
+        }
+#else
+        for (uint32_t i = 0; i < nb; i++) counts(w)[i] = pw_snap_ru32(r);
+        for (uint32_t i = 0; hv && i < nb; i++) vals(w)[i] = pw_snap_rf64(r);
+#endif
+        for (uint32_t i = 0; i < nb; i++) {
+            sum += counts(w)[i];
+            double v = hv ? vals(w)[i] : 0;
             if (!isfinite(v) || (!counts(w)[i] && v != 0)) { pw_snap_fail(r, "bad bucket value"); goto fail; }
         }
     }
@@ -589,6 +610,10 @@ pw_window *pw_window_load(const pw_window_spec *spec, pw_snap_r *r) {
         l->seq = pw_snap_ru64(r);
         l->k = pw_snap_ri64(r);
         if (!r->failed && !isfinite(l->x)) { pw_snap_fail(r, "last value is not finite"); goto fail; }
+        if (!r->failed && l->k != NO_BUCKET && (l->k < -(INT64_C(1) << 53) || l->k > (INT64_C(1) << 53))) {
+            pw_snap_fail(r, "last value's bucket out of range");
+            goto fail;
+        }
         break;
     }
     case PW_AGG_QUANTILE: {
