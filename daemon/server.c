@@ -13,7 +13,8 @@
  *     the default sinks; submitting never blocks (each sink has a bounded
  *     queue and its own thread).
  *   - SIGHUP: parse and validate the config and rules again; on any error the
- *     old ones stay and every problem is logged with FILE:LINE:COL. On success
+ *     old ones stay and every problem is logged with FILE:LINE:COL. A set
+ *     without any metric (an empty file read mid-write) is refused as well. On success
  *     the engine state of unchanged metrics and rules carries over
  *     (pw_engine_adopt) and the log says which metrics start fresh. Sinks are
  *     rebuilt only if their settings changed. Kafka settings need a restart.
@@ -273,6 +274,16 @@ static void reload(server *s) {
     if (load_all(s->config_path, &cfg, &rs) < 0) {
         pw_error("reload", "reload failed: keeping the running configuration and rules");
         reload_result(s, 0, "invalid configuration or rules (see the log)");
+        return;
+    }
+    if (rs->nmetrics == 0 && s->rs->nmetrics > 0) {
+        /* an editor that truncates before writing, or a deploy that copies file by file, can leave an
+         * empty file for a moment: an empty set would drop every window and alert state */
+        pw_error("reload", "reload refused: the rule files define no metric (an empty or half-written file?); "
+                           "keeping the running configuration and %d metrics", s->rs->nmetrics);
+        pw_ruleset_destroy(rs);
+        pw_config_destroy(cfg);
+        reload_result(s, 0, "the rule files define no metric");
         return;
     }
     pw_decoder *dec = decoder_for(rs, cfg);
