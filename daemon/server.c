@@ -13,7 +13,8 @@
  *     the default sinks; submitting never blocks (each sink has a bounded
  *     queue and its own thread).
  *   - SIGHUP: parse and validate the config and rules again; on any error the
- *     old ones stay and every problem is logged with FILE:LINE:COL. On success
+ *     old ones stay and every problem is logged with FILE:LINE:COL. A set
+ *     without any metric (an empty file read mid-write) is refused as well. On success
  *     the engine state of unchanged metrics and rules carries over
  *     (pw_engine_adopt) and the log says which metrics start fresh. Sinks are
  *     rebuilt only if their settings changed. Kafka settings need a restart.
@@ -282,6 +283,16 @@ static void reload(server *s) {
     if (load_all(s->config_path, &cfg, &rs) < 0) {
         pw_error("reload", "reload failed: keeping the running configuration and rules");
         reload_result(s, 0, "invalid configuration or rules (see the log)");
+        return;
+    }
+    if (rs->nmetrics == 0 && s->rs->nmetrics > 0) {
+        /* an editor that truncates before writing, or a deploy that copies file by file, can leave an
+         * empty file for a moment: an empty set would drop every window and alert state */
+        pw_error("reload", "reload refused: the rule files define no metric (an empty or half-written file?); "
+                           "keeping the running configuration and %d metrics", s->rs->nmetrics);
+        pw_ruleset_destroy(rs);
+        pw_config_destroy(cfg);
+        reload_result(s, 0, "the rule files define no metric");
         return;
     }
     pw_decoder *dec = decoder_for(rs, cfg);
@@ -774,11 +785,31 @@ static void snap_final(server *s, pw_snap_offset *o, int n) {
     snapper *sn = s->snap;
     if (!sn) return;
     if (sn->child) {
-        int64_t until = pw_time_mono_ms() + 2 * s->cfg->redis_command_timeout_ms + 1000;
-        while (waitpid(sn->child, NULL, WNOHANG) == 0) {
-            if (pw_time_mono_ms() > until) { kill(sn->child, SIGKILL); waitpid(sn->child, NULL, 0); break; }
+        int64_t wait_ms = 2 * s->cfg->redis_command_timeout_ms + 1000;
+        int64_t until = pw_time_mono_ms() + wait_ms;
+        pw_info("snapshot", "stopping: waiting up to %lld ms for the running snapshot writer (pid %d)",
+                (long long)wait_ms, (int)sn->child);
+        int st = 0, killed = 0;
+        while (waitpid(sn->child, &st, WNOHANG) == 0) {
+            if (pw_time_mono_ms() > until) {
+                kill(sn->child, SIGKILL);
+                waitpid(sn->child, NULL, 0);
+                killed = 1;
+                break;
+            }
             usleep(10000);
         }
+        char msg[512];
+        ssize_t got = killed ? 0 : read(sn->pipefd, msg, sizeof msg - 1);
+        msg[got > 0 ? got : 0] = 0;
+        unsigned long long wgen = 0;
+        size_t wbytes = 0;
+        if (killed) pw_warn("snapshot", "the running snapshot writer did not finish in time: killed (a generation "
+                                        "it did not publish is never visible)");
+        else if (sscanf(msg, "ok %llu %zu", &wgen, &wbytes) == 2)
+            pw_info("snapshot", "the running snapshot writer finished: generation %llu, %zu bytes", wgen, wbytes);
+        else pw_warn("snapshot", "the running snapshot writer failed: %s", !strncmp(msg, "error ", 6) ? msg + 6 :
+                                                                          msg[0] ? msg : "no result");
         close(sn->pipefd);
         sn->child = 0;
     }
