@@ -58,7 +58,9 @@ typedef struct series {
     pw_alert *alerts;           /* def->nrules states; NULL while all inactive */
     uint32_t nactive;           /* states not inactive */
     int nlabels;
-    char *labels[];             /* nlabels pointers into this allocation */
+    char *labels[];             /* nlabels pointers into this allocation, NUL-terminated strings back to
+                                 * back, then one more: the end of the last one's NUL (so that the length
+                                 * of label j is labels[j+1] - labels[j] - 1, without strlen) */
 } series;
 
 typedef struct pending {
@@ -182,7 +184,7 @@ static tslot *type_find(const pw_engine *e, const char *t, size_t n) {
     uint32_t mask = e->tcap - 1;
     uint32_t i = (uint32_t)pw_hash_bytes(t, n, 0) & mask;
     while (e->types[i].type) {
-        if (e->types[i].len == n && memcmp(e->types[i].type, t, n) == 0) return &e->types[i];
+        if (e->types[i].len == n && pw_bytes_eq(e->types[i].type, t, n)) return &e->types[i];
         i = (i + 1) & mask;
     }
     return &e->types[i];
@@ -214,9 +216,10 @@ static series *series_find(const mstate *m, uint64_t h, const char *const *v, co
         series *s = m->tab[i];
         if (!s) return NULL;
         if (s->hash != h) continue;
-        int eq = 1; /* stored labels are NUL-terminated: equal bytes then the NUL, no strlen */
+        int eq = 1; /* lengths from the label pointers first: the compare never reads past a label */
         for (int j = 0; j < s->nlabels && eq; j++)
-            eq = memcmp(s->labels[j], v[j], len[j]) == 0 && s->labels[j][len[j]] == 0;
+            eq = (size_t)(s->labels[j + 1] - s->labels[j]) == (size_t)len[j] + 1 &&
+                 pw_bytes_eq(s->labels[j], v[j], len[j]);
         if (eq) return s;
     }
 }
@@ -231,7 +234,10 @@ static series *series_find_same(const mstate *m, const series *o) {
         if (!s) return NULL;
         if (s->hash != o->hash) continue;
         int eq = 1;
-        for (int j = 0; j < s->nlabels && eq; j++) eq = strcmp(s->labels[j], o->labels[j]) == 0;
+        for (int j = 0; j < s->nlabels && eq; j++) {
+            size_t l = (size_t)(s->labels[j + 1] - s->labels[j]);
+            eq = l == (size_t)(o->labels[j + 1] - o->labels[j]) && pw_bytes_eq(s->labels[j], o->labels[j], l);
+        }
         if (eq) return s;
     }
 }
@@ -278,20 +284,21 @@ static series *series_create(pw_engine *e, mstate *m, uint64_t h, const char *co
     const pw_metric_def *d = m->def;
     if (m->n >= e->o.max_series) { m->st.overflow++; return NULL; }
     if ((m->n + 1) * 10 > m->cap * 7 && table_grow(m) < 0) { m->st.overflow++; return NULL; }
-    size_t bytes = sizeof(series) + (size_t)d->nby * sizeof(char *);
+    size_t bytes = sizeof(series) + ((size_t)d->nby + 1) * sizeof(char *);
     for (int i = 0; i < d->nby; i++) bytes += len[i] + 1;
     series *s = calloc(1, bytes);
     if (!s) { m->st.overflow++; return NULL; }
     s->hash = h;
     s->last_ts = INT64_MIN;
     s->nlabels = d->nby;
-    char *p = (char *)(s->labels + d->nby);
+    char *p = (char *)(s->labels + d->nby + 1);
     for (int i = 0; i < d->nby; i++) {
         memcpy(p, v[i], len[i]);
         p[len[i]] = 0;
         s->labels[i] = p;
         p += len[i] + 1;
     }
+    s->labels[d->nby] = p;
     if (d->kind != PW_METRIC_RATIO) {
         int64_t head = e->T == INT64_MIN ? 0 : bucket_of(m, e->T);
         s->win = pw_window_new(&m->wspec, head);
