@@ -102,6 +102,7 @@ typedef struct mstate {
     int64_t memo_k;
     pending *pend;              /* pair metrics only */
     uint32_t pcap, pn;
+    int64_t pmin;               /* a lower bound of the pending starts' times (INT64_MAX: none) */
     ltab lt;                    /* label tuples of the pending starts */
     pw_metric_stats st;
 } mstate;
@@ -645,15 +646,21 @@ static void pend_sweep(pw_engine *e, mstate *m) {
     if (!m->pn || e->T == INT64_MIN) return;
     int64_t oldest_end = (pw_floordiv(e->T, d->res_ms) - d->nbuckets + 1) * d->res_ms;
     int64_t limit = oldest_end - d->pair_timeout_ms;
+    if (limit <= m->pmin) return; /* no start is that old: skip the walk over the whole table */
+    int64_t mn = INT64_MAX;
     for (uint32_t i = 0; i < m->pcap;) {
         pending *p = &m->pend[i];
         if (p->ts != INT64_MIN && p->ts < limit) {
             pend_remove(m, p); /* shifts a later entry into i: look at i again */
             m->st.pair_expired++;
         } else {
+            if (p->ts != INT64_MIN && p->ts < mn) mn = p->ts;
             i++;
         }
     }
+    /* exact: every survivor was seen (an entry only shifts backwards into the hole at i; one that
+     * wraps from the table's start to its end was seen at the start and is seen again) */
+    m->pmin = mn;
 }
 
 /* ---------- applying events ---------- */
@@ -778,6 +785,7 @@ static void apply_pair_start(pw_engine *e, int mi, const pw_event *ev) {
     while (m->pend[i].ts != INT64_MIN) i = (i + 1) & mask;
     m->pend[i].key = key;
     m->pend[i].ts = ev->ts;
+    if (ev->ts < m->pmin) m->pmin = ev->ts;
     m->pend[i].lab = lab;
     m->pn++;
     m->st.pending = m->pn;
@@ -969,6 +977,7 @@ pw_engine *pw_engine_new(const pw_ruleset *rs, const pw_engine_opts *opts, pw_no
         mstate *m = &e->m[i];
         m->def = d;
         m->lt.free = NO_LAB;
+        m->pmin = INT64_MAX;
         m->wspec.agg = d->agg;
         m->wspec.nbuckets = d->nbuckets;
         m->wspec.q = d->q;
@@ -1107,7 +1116,7 @@ void pw_engine_adopt(pw_engine *e, pw_engine *old, void (*report)(const char *me
             m->tab = om->tab; m->cap = om->cap; m->n = om->n;
             m->head = om->head; m->tail = om->tail;
             m->next_b = om->next_b; m->boundaries = om->boundaries;
-            m->pend = om->pend; m->pcap = om->pcap; m->pn = om->pn;
+            m->pend = om->pend; m->pcap = om->pcap; m->pn = om->pn; m->pmin = om->pmin;
             ltab_free(&m->lt);
             m->lt = om->lt;
             m->st = om->st;
@@ -1296,6 +1305,7 @@ static int load_metric(pw_engine *e, int mi, pw_snap_r *r) {
         while (m->pend[i].ts != INT64_MIN) i = (i + 1) & mask;
         m->pend[i].key = key;
         m->pend[i].ts = ts;
+        if (ts < m->pmin) m->pmin = ts;
         m->pend[i].lab = lab;
         m->pn++;
     }
