@@ -78,6 +78,7 @@ typedef struct ltuple {
     char *packed;               /* nby NUL-terminated strings back to back; NULL if the entry is free */
     uint64_t hash;              /* hash_labels of the tuple */
     uint32_t refs;              /* pending starts using it; free entries: next free index */
+    uint32_t bytes;             /* size of packed */
 } ltuple;
 
 typedef struct ltab {
@@ -494,9 +495,14 @@ static int ltab_grow_idx(ltab *lt) {
     return 0;
 }
 
-static int packed_eq(const char *p, const char *const *v, const uint32_t *len, int n) {
+/* packed (of `bytes` bytes) holds exactly the labels (v, len)? The sizes are compared first, so no
+ * read goes past the packed area. */
+static int packed_eq(const char *p, size_t bytes, const char *const *v, const uint32_t *len, int n) {
+    size_t want = 0;
+    for (int i = 0; i < n; i++) want += (size_t)len[i] + 1;
+    if (want != bytes) return 0;
     for (int i = 0; i < n; i++) {
-        if (memcmp(p, v[i], len[i]) != 0 || p[len[i]] != 0) return 0;
+        if (p[len[i]] != 0 || !pw_bytes_eq(p, v[i], len[i])) return 0;
         p += len[i] + 1;
     }
     return 1;
@@ -509,7 +515,7 @@ static uint32_t ltab_ref(ltab *lt, const char *const *v, const uint32_t *len, in
         uint32_t mask = lt->icap - 1;
         for (uint32_t i = (uint32_t)h & mask; lt->idx[i]; i = (i + 1) & mask) {
             ltuple *t = &lt->t[lt->idx[i] - 1];
-            if (t->hash == h && packed_eq(t->packed, v, len, n)) {
+            if (t->hash == h && packed_eq(t->packed, t->bytes, v, len, n)) {
                 t->refs++;
                 return lt->idx[i] - 1;
             }
@@ -540,6 +546,7 @@ static uint32_t ltab_ref(ltab *lt, const char *const *v, const uint32_t *len, in
     }
     if (k == lt->free) lt->free = lt->t[k].refs; else lt->n++;
     lt->t[k].packed = pk;
+    lt->t[k].bytes = (uint32_t)bytes;
     lt->t[k].hash = h;
     lt->t[k].refs = 1;
     uint32_t mask = lt->icap - 1, i = (uint32_t)h & mask;
