@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "hash.h"
 #include "snapshot.h"
@@ -593,8 +594,33 @@ static const char *pend_labels(const mstate *m, const pending *p) {
     return p->lab == NO_LAB ? NULL : m->lt.t[p->lab].packed;
 }
 
+/* The pending-start table is the engine's one large, randomly probed block (hundreds of thousands of
+ * starts: megabytes). From 2 MiB on it is mapped on its own and offered transparent huge pages
+ * (MADV_HUGEPAGE; a no-op where THP is off): with 4 KiB pages nearly every probe also misses the
+ * TLB, and a software prefetch that misses the TLB may be dropped. */
+#define PEND_BIG ((size_t)2 << 20)
+
+static pending *pend_alloc(uint32_t cap) {
+    size_t bytes = (size_t)cap * sizeof(pending);
+    if (bytes < PEND_BIG) return malloc(bytes);
+    bytes = (bytes + PEND_BIG - 1) & ~(PEND_BIG - 1);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+static void pend_release(pending *t, uint32_t cap) {
+    size_t bytes = (size_t)cap * sizeof(pending);
+    if (!t) return;
+    if (bytes < PEND_BIG) free(t);
+    else munmap(t, (bytes + PEND_BIG - 1) & ~(PEND_BIG - 1));
+}
+
 static void pend_free_all(mstate *m) {
-    free(m->pend);
+    pend_release(m->pend, m->pcap);
     m->pend = NULL;
     m->pcap = m->pn = 0;
     ltab_free(&m->lt);
@@ -633,7 +659,7 @@ done:
 
 static int pend_grow(mstate *m) {
     uint32_t ncap = m->pcap ? m->pcap * 2 : 64;
-    pending *np = malloc((size_t)ncap * sizeof *np);
+    pending *np = pend_alloc(ncap);
     if (!np) return -1;
     for (uint32_t i = 0; i < ncap; i++) np[i].ts = INT64_MIN;
     for (uint32_t i = 0; i < m->pcap; i++) {
@@ -642,7 +668,7 @@ static int pend_grow(mstate *m) {
         while (np[j].ts != INT64_MIN) j = (j + 1) & (ncap - 1);
         np[j] = m->pend[i];
     }
-    free(m->pend);
+    pend_release(m->pend, m->pcap);
     m->pend = np;
     m->pcap = ncap;
     return 0;
