@@ -210,3 +210,38 @@ Test(engine_ref, final_values_match_a_brute_force_reference, .timeout = 120) {
     cr_assert_gt(checked_pairs, 40, "the streams must end with recorded pairs");
     pw_ruleset_destroy(rs);
 }
+
+/* Hundreds of thousands of pending starts: the table grows through every size up to 12 MiB (from
+ * 2 MiB on, its own mapping with huge pages); every start must still be found by its end, and give
+ * it its label. */
+Test(engine_ref, many_pending_starts_are_all_matched, .timeout = 120) {
+    pw_ruleset *rs = tfx_load_rules(RULES);
+    tfx_run run;
+    tfx_run_init(&run, rs, NULL);
+    enum { NKEYS = 200000 };
+    int64_t t = 1793491200000LL;
+    char tsb[40], json[256];
+    for (int i = 0; i < NKEYS; i++) {
+        pw_time_format_s(t + i / 100, tsb, sizeof tsb); /* 100 starts per ms: all within the timeout */
+        snprintf(json, sizeof json, "{\"type\":\"lead.created\",\"ts\":\"%s\",\"region\":\"%s\",\"lead\":\"l%d\"}", tsb,
+                 regions[i % NREG], i);
+        tfx_run_event(&run, json);
+    }
+    const pw_metric_stats *st = pw_engine_metric_stats(run.eng, M_CYCLE);
+    cr_assert_eq(st->pending, NKEYS);
+    for (int i = NKEYS - 1; i >= 0; i--) { /* ends without a region: the start's label is used */
+        pw_time_format_s(t + NKEYS / 100 + 1000, tsb, sizeof tsb);
+        snprintf(json, sizeof json, "{\"type\":\"deal.won\",\"ts\":\"%s\",\"lead\":\"l%d\"}", tsb, i);
+        tfx_run_event(&run, json);
+    }
+    cr_assert_eq(st->pending, 0);
+    cr_assert_eq(st->pair_unmatched, 0);
+    cr_assert_eq(st->events, NKEYS, "every end recorded a duration");
+    got g;
+    memset(&g, 0, sizeof g);
+    pw_engine_foreach_series(run.eng, on_series, &g);
+    for (int r = 0; r < NREG; r++)
+        cr_assert_eq(g.count[M_CYCLE][r], (uint64_t)(NKEYS / NREG + (r < NKEYS % NREG)), "%s", regions[r]);
+    tfx_run_free(&run);
+    pw_ruleset_destroy(rs);
+}
