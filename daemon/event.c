@@ -592,11 +592,9 @@ static int parse_time(pw_decoder *d, const char *s, size_t n, int64_t *out) {
     size_t i = 19;
     int ms = 0;
     if (s[i] == '.') { /* the full parser's fraction: first three digits count, the rest must be digits */
-        int scale = 100;
-        for (i++; i < n && (unsigned)(uchar)s[i] - '0' < 10; i++) {
-            ms += (s[i] - '0') * scale;
-            scale /= 10;
-        }
+        static const int scale[3] = {100, 10, 1};
+        for (i++; i < n && (unsigned)(uchar)s[i] - '0' < 10; i++)
+            if (i < 23) ms += (s[i] - '0') * scale[i - 20];
         if (i == 20) return pw_time_parse_rfc3339(s, n, out);
     }
     if (i != n - 1 || (s[i] != 'Z' && s[i] != 'z')) return pw_time_parse_rfc3339(s, n, out);

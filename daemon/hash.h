@@ -84,6 +84,20 @@ static inline uint64_t pw_hash_bytes(const void *data, size_t n, uint64_t seed) 
     return pw_hash_fold(a ^ PW_HASH_K1, b ^ h) ^ h;
 }
 
+/* a[0..n) == b[0..n), for the short keys that hash tables compare after a hash match: two
+ * overlapping word loads per side up to 16 bytes (never outside the n bytes), memcmp beyond. */
+static inline int pw_bytes_eq(const void *a, const void *b, size_t n) {
+    const unsigned char *x = a, *y = b;
+    if (n >= 8) {
+        if (n > 16) return memcmp(x, y, n) == 0;
+        return pw_hash_rd64(x) == pw_hash_rd64(y) && pw_hash_rd64(x + n - 8) == pw_hash_rd64(y + n - 8);
+    }
+    if (n >= 4) return pw_hash_rd32(x) == pw_hash_rd32(y) && pw_hash_rd32(x + n - 4) == pw_hash_rd32(y + n - 4);
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != y[i]) return 0;
+    return 1;
+}
+
 /* Final avalanche for using the low bits of a chained hash as a table slot. */
 static inline uint64_t pw_hash_final(uint64_t h) { return pw_hash_fold(h ^ PW_HASH_K0, PW_HASH_K1); }
 
