@@ -6,8 +6,11 @@
  * (subscribe, a fresh GROUP so it starts at the earliest offsets), rd_kafka_consumer_poll() one message
  * at a time on the main thread, no parsing, no copying: it counts messages and bytes until COUNT
  * messages have been seen, then leaves the group and exits. Its settings are pipewatch's consumer
- * defaults (source_kafka.c) minus what only pipewatch needs: auto.offset.reset=earliest,
- * enable.partition.eof=false, the `range` assignor; everything else is librdkafka's default.
+ * defaults (source_kafka.c) minus what only pipewatch needs (offset store, commits): auto.offset.reset=
+ * earliest, enable.partition.eof=false, the `range` assignor, queued.min.messages=1000000 (without it
+ * librdkafka 2.0.2 idles up to 1 s whenever 100,000 messages are queued, which this consumer, when the
+ * machine slows it down, hit in some runs: 1.4-2.2 s instead of 0.6-0.7 s); everything else is
+ * librdkafka's default.
  *
  * Timing: wall clock (CLOCK_REALTIME, milliseconds since the epoch, so that tests/bench/e2e can put
  * these next to pipewatch's log timestamps) of
@@ -82,6 +85,7 @@ int main(int argc, char **argv) {
     set(conf, "auto.offset.reset", "earliest");
     set(conf, "enable.partition.eof", "false");
     set(conf, "partition.assignment.strategy", "range");
+    set(conf, "queued.min.messages", "1000000");
     set(conf, "log_level", "4");
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     char err[512];
