@@ -23,7 +23,7 @@
  *     snapshot does not include). Commits stay useful for lag monitoring.
  *   - Offsets are stored per poll batch (one rd_kafka_offsets_store call).
  *     The wall clock is read once per 256 messages, not per message
- *     (pw_source_msg.now_ms), for the callback's lateness and latency checks.
+ *     (pw_source_msg.now_ms), for the callback's future-time and latency checks.
  *   - Dead letters go through a separate idempotent-less producer; produce is
  *     asynchronous, delivery failures are counted.
  * Limits: partitions per topic up to 65536; topics up to 64.
@@ -45,8 +45,10 @@
  * partition. It re-checks only when its broker thread wakes up, up to 1 s later (librdkafka 2.2 made
  * this fetch.queue.backoff.ms), so a consumer slower than the fetcher, e.g. catching up a backlog,
  * went idle for ~0.7 s after every 100,000 small messages: measured with tests/bench/e2e, 1M events of
- * ~200 bytes took 3-5 s instead of ~1 s. A count of 1,000,000 leaves the byte limit (64 MiB, the same
- * memory bound as before for events of 670 bytes or more) as the one that applies. */
+ * ~200 bytes took 3-5 s, and 1.2-1.5 s with this setting. A count of 1,000,000 leaves the byte limit
+ * (64 MiB of messages, the same bound as before for events of 670 bytes or more) as the one that
+ * applies; for smaller events the queue now holds more while catching up (peak RSS in that benchmark
+ * 141-196 MiB instead of ~85 MiB: README "Benchmarks"). kafka.properties can lower either limit. */
 #define QUEUED_MIN_MESSAGES "1000000"
 
 /* A consumer abandoned at shutdown (see pw_source_close): kept reachable so
