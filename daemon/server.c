@@ -368,13 +368,13 @@ static void on_message(const pw_source_msg *m, void *ud) {
     pw_event ev;
     pw_ev_err err = pw_decoder_decode(s->dec, m->payload, m->len, &ev);
     if (err != PW_EV_OK) { reject(s, m, err); return; }
-    if (ev.ts > pw_time_now_ms() + s->cfg->max_future_ms) { reject(s, m, PW_REASON_FUTURE); return; }
+    if (ev.ts > m->now_ms + s->cfg->max_future_ms) { reject(s, m, PW_REASON_FUTURE); return; }
     int64_t T = pw_engine_time(s->eng);
     if (s->cfg->allowed_lateness_ms > 0 && T != INT64_MIN && ev.ts < T - s->cfg->allowed_lateness_ms) {
         reject(s, m, PW_REASON_LATE);
         return;
     }
-    if (m->kafka_ts >= 0) pw_latency_observe(&s->latency, (double)(pw_time_now_ms() - m->kafka_ts));
+    if (m->kafka_ts >= 0) pw_latency_observe(&s->latency, (double)(m->now_ms - m->kafka_ts));
     pw_engine_event(s->eng, &ev);
     s->applied++;
 }

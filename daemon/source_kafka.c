@@ -4,7 +4,8 @@
  *   - Defaults we set (a user's kafka.properties override them):
  *     enable.auto.offset.store=false (we store after processing),
  *     enable.auto.commit=true every 5 s, auto.offset.reset=earliest,
- *     partition.assignment.strategy from config (range by default).
+ *     partition.assignment.strategy from config (range by default),
+ *     queued.min.messages=1000000 (see QUEUED_MIN_MESSAGES below).
  *   - Per (topic, partition) we keep the next offset to process. A record
  *     below it is a re-delivery (seen with async commits and a coordinator
  *     outage): dropped and counted. The entry is kept across revoke and
@@ -21,6 +22,8 @@
  *     commit may be behind, re-delivering, or ahead, skipping what the
  *     snapshot does not include). Commits stay useful for lag monitoring.
  *   - Offsets are stored per poll batch (one rd_kafka_offsets_store call).
+ *     The wall clock is read once per 256 messages, not per message
+ *     (pw_source_msg.now_ms), for the callback's future-time and latency checks.
  *   - Dead letters go through a separate idempotent-less producer; produce is
  *     asynchronous, delivery failures are counted.
  * Limits: partitions per topic up to 65536; topics up to 64.
@@ -36,6 +39,17 @@
 #include "timeutil.h"
 
 #define MAX_TOPICS 64
+
+/* librdkafka 2.0.2 stops fetching when its pre-fetch queue holds queued.min.messages (default 100,000)
+ * or queued.max.messages.kbytes (default 64 MiB), and counts both over the whole consumer queue, not per
+ * partition. It re-checks only when its broker thread wakes up, up to 1 s later (librdkafka 2.2 made
+ * this fetch.queue.backoff.ms), so a consumer slower than the fetcher, e.g. catching up a backlog,
+ * went idle for ~0.7 s after every 100,000 small messages: measured with tests/bench/e2e, 1M events of
+ * ~200 bytes took 3-5 s, and 1.2-1.5 s with this setting. A count of 1,000,000 leaves the byte limit
+ * (64 MiB of messages, the same bound as before for events of 670 bytes or more) as the one that
+ * applies; for smaller events the queue now holds more while catching up (peak RSS in that benchmark
+ * 141-196 MiB instead of ~85 MiB: README "Benchmarks"). kafka.properties can lower either limit. */
+#define QUEUED_MIN_MESSAGES "1000000"
 
 /* A consumer abandoned at shutdown (see pw_source_close): kept reachable so
  * that LeakSanitizer does not report what its threads still use. */
@@ -164,6 +178,7 @@ pw_source *pw_source_new(const pw_source_conf *c, char *errbuf, size_t errlen) {
         set(conf, "auto.commit.interval.ms", "5000", errbuf, errlen) ||
         set(conf, "auto.offset.reset", "earliest", errbuf, errlen) ||
         set(conf, "enable.partition.eof", "false", errbuf, errlen) ||
+        set(conf, "queued.min.messages", QUEUED_MIN_MESSAGES, errbuf, errlen) ||
         set(conf, "partition.assignment.strategy", c->assignment ? c->assignment : "range", errbuf, errlen) ||
         set(conf, "log_level", "4", errbuf, errlen))
         goto fail_conf;
@@ -240,10 +255,12 @@ static void store_offsets(pw_source *s) {
 int pw_source_poll(pw_source *s, int timeout_ms, int max, pw_source_msg_fn fn, void *ud) {
     int handed = 0;
     int wait = timeout_ms;
-    while (handed < max) {
+    int64_t now = 0;
+    for (int seen = 0; handed < max; seen++) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, wait);
         if (!m) break;
         wait = 0; /* after the first message, take only what is already fetched */
+        if ((seen & 255) == 0) now = pw_time_now_ms();
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 s->st.errors++;
@@ -270,6 +287,7 @@ int pw_source_poll(pw_source *s, int timeout_ms, int max, pw_source_msg_fn fn, v
         sm.len = m->len;
         rd_kafka_timestamp_type_t tt;
         sm.kafka_ts = rd_kafka_message_timestamp(m, &tt);
+        sm.now_ms = now;
         fn(&sm, ud);
         s->st.consumed++;
         s->st.bytes += m->len;
