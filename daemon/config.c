@@ -215,9 +215,17 @@ static int get_kv(loader *L, const yaml_node_t *n, const char *ctx, pw_kv **out,
     return bad ? -1 : 0;
 }
 
+/* An integer in [lo, hi]; the valid range is part of the message:
+ * "expected a retry count (0 to 1000), got a number '100000'". */
+static int get_int(loader *L, const yaml_node_t *n, const char *what, int64_t lo, int64_t hi, int64_t *out) {
+    char desc[96];
+    snprintf(desc, sizeof desc, "%s (%lld to %lld)", what, (long long)lo, (long long)hi);
+    return pw_yget_int(L->d, n, desc, lo, hi, out);
+}
+
 static int get_u32(loader *L, const yaml_node_t *n, const char *what, int64_t lo, int64_t hi, uint32_t *out) {
     int64_t v;
-    if (pw_yget_int(L->d, n, what, lo, hi, &v) < 0) return -1;
+    if (get_int(L, n, what, lo, hi, &v) < 0) return -1;
     *out = (uint32_t)v;
     return 0;
 }
@@ -294,11 +302,11 @@ static void load_events(loader *L, pw_config *c, yaml_node_t *n) {
     if (v[E_ID]) get_str(L, v[E_ID], "a field path", &c->id_field);
     if (v[E_MAXSIZE]) {
         int64_t x;
-        if (pw_yget_int(L->d, v[E_MAXSIZE], "a size in bytes", 64, 64 << 20, &x) == 0) c->max_size = (size_t)x;
+        if (get_int(L, v[E_MAXSIZE], "a size in bytes", 64, 64 << 20, &x) == 0) c->max_size = (size_t)x;
     }
     if (v[E_DEPTH]) {
         int64_t x;
-        if (pw_yget_int(L->d, v[E_DEPTH], "a nesting depth", 1, 1000, &x) == 0) c->max_depth = (int)x;
+        if (get_int(L, v[E_DEPTH], "a nesting depth", 1, 1000, &x) == 0) c->max_depth = (int)x;
     }
     if (v[E_LATE]) pw_yget_duration(L->d, v[E_LATE], "a duration like 10m", &c->allowed_lateness_ms);
     if (v[E_FUTURE]) pw_yget_duration(L->d, v[E_FUTURE], "a duration like 1h", &c->max_future_ms);
@@ -376,7 +384,7 @@ static void load_sink(loader *L, pw_config *c, yaml_node_t *n, pw_sink_conf *s) 
     if (v[S_TIMEOUT]) pw_yget_duration(L->d, v[S_TIMEOUT], "a duration like 5s", &s->timeout_ms);
     if (v[S_RETRIES]) {
         int64_t x;
-        if (pw_yget_int(L->d, v[S_RETRIES], "a retry count", 0, 1000, &x) == 0) s->retries = (int)x;
+        if (get_int(L, v[S_RETRIES], "a retry count", 0, 1000, &x) == 0) s->retries = (int)x;
     }
     if (v[S_BACKOFF]) pw_yget_duration(L->d, v[S_BACKOFF], "a duration like 500ms", &s->backoff_ms);
     if (v[S_BACKOFF_MAX]) pw_yget_duration(L->d, v[S_BACKOFF_MAX], "a duration like 30s", &s->backoff_max_ms);
@@ -443,7 +451,7 @@ static void load_redis(loader *L, pw_config *c, yaml_node_t *n, yaml_node_t *key
     else pw_diag_error(L->diag, pw_yloc(L->d, key), "redis needs 'address' (host:port or a unix socket path)");
     if (v[R_DB]) {
         int64_t x;
-        if (pw_yget_int(L->d, v[R_DB], "a database number", 0, 1000000, &x) == 0) c->redis_database = (int)x;
+        if (get_int(L, v[R_DB], "a database number", 0, 1000000, &x) == 0) c->redis_database = (int)x;
     }
     if (v[R_USER]) get_str(L, v[R_USER], "a user name", &c->redis_username);
     if (v[R_PASS]) get_str(L, v[R_PASS], "a password (use ${ENV})", &c->redis_password);
@@ -490,7 +498,7 @@ static void load_http(loader *L, pw_config *c, yaml_node_t *n) {
     }
     if (v[H_MAXREQ]) {
         int64_t x;
-        if (pw_yget_int(L->d, v[H_MAXREQ], "a size in bytes", 1024, 1 << 20, &x) == 0) c->http_max_request_bytes = (size_t)x;
+        if (get_int(L, v[H_MAXREQ], "a size in bytes", 1024, 1 << 20, &x) == 0) c->http_max_request_bytes = (size_t)x;
     }
     if (v[H_MAXCONN]) get_u32(L, v[H_MAXCONN], "a connection count", 1, 1000, &c->http_max_connections);
     if (v[H_TIMEOUT]) pw_yget_duration(L->d, v[H_TIMEOUT], "a duration like 10s", &c->http_timeout_ms);
