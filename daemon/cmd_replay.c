@@ -5,11 +5,17 @@
  * and a summary goes to stderr. It is also what the engine benchmarks run.
  * Malformed lines never stop a replay: they are counted by reason (and the
  * first few are reported with their line number).
+ *
+ * A regular file is read through a memory mapping (lines.c). If another
+ * process truncates it meanwhile, touching the vanished pages raises SIGBUS;
+ * replay then says so and exits 1 instead of dying without a word.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "commands.h"
@@ -61,6 +67,14 @@ static void on_series(const pw_series_view *s, void *ud) {
     if (s->defined) pw_buf_json_num(b, s->value); else pw_buf_puts(b, "null");
     pw_buf_printf(b, ",\"count\":%llu}\n", (unsigned long long)s->count);
     fwrite(b->data, 1, b->len, mo->f);
+}
+
+static void on_sigbus(int sig) {
+    static const char msg[] = "pipewatch replay: the events file was truncated while being read\n";
+    (void)sig;
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    _exit(1);
 }
 
 static void usage(FILE *f) {
@@ -118,6 +132,10 @@ int pw_cmd_replay(int argc, char **argv) {
     pw_diag_free(&diag);
     if (!rs) return 1;
 
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigbus;
+    sigaction(SIGBUS, &sa, NULL);
     FILE *in = stdin;
     if (strcmp(events, "-") != 0 && !(in = fopen(events, "rb"))) {
         fprintf(stderr, "pipewatch replay: cannot open events file '%s': %s\n", events, strerror(errno));

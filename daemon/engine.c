@@ -3,21 +3,30 @@
  * Design
  *   - Dispatch: at creation every event type named by a metric is put in a
  *     small hash table type -> list of (metric, role). Per event, only the
- *     metrics of its type are touched.
+ *     metrics of its type are touched; stream time is checked against the
+ *     earliest next boundary of all metrics (O(1)), and only when it crosses
+ *     one are the metrics scanned.
  *   - Series: per metric, an open-addressing table (linear probing,
  *     backward-shift delete, no tombstones) of series keyed by a hash of the
- *     label values, plus an intrusive list in creation order so that output
- *     and evaluation order are deterministic. A series is one allocation
- *     holding its label strings, plus its window (window.c).
+ *     label values (hash.h, word at a time), plus an intrusive list in
+ *     creation order so that output and evaluation order are deterministic. A
+ *     series is one allocation holding its label strings (with an end pointer,
+ *     so compares know lengths), plus its window (window.c). The bucket index
+ *     of a time is memoised per metric (no 64-bit division per event).
  *   - Ratios have series of their own (for alert state and last event time);
  *     their value is read from the part series with the same labels. A part
  *     series that does not exist counts as an empty window (count/sum/distinct
  *     0, others undefined).
  *   - Pairs: pending starts in an open-addressing table keyed by a 64-bit hash
- *     of the key's text (collisions between distinct keys are possible but at
- *     2^-64 per pair negligible); the start's label values are kept so that
- *     `by` can fall back to them. Starts too old to pair with any end that is
- *     not late are swept once per window length.
+ *     of the key's text (FNV-1a, stored in snapshots; collisions between
+ *     distinct keys are possible but at 2^-64 per pair negligible); the
+ *     start's label values are kept, as a reference to an interned tuple (no
+ *     allocation per start), so that `by` can fall back to them. The table is
+ *     probed at random: the slot is prefetched before the event's other
+ *     metrics are applied, and from 2 MiB on the table gets huge pages.
+ *     Starts too old to pair with any end that is not late are swept once per
+ *     window length (skipped when a lower bound of the start times shows that
+ *     none is).
  *   - Stream time T only moves forward. Crossing resolution boundaries runs
  *     the boundary evaluations in time order (ties: metric order) before the
  *     event that moved T is applied.

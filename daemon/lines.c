@@ -11,7 +11,9 @@
  *     after the mapping is read up to its size at open. The page tables of the
  *     next PW_LINES_RELEASE bytes are filled ahead in one call
  *     (MADV_POPULATE_READ, Linux >= 5.14; ignored where unsupported) instead
- *     of one page fault per 64 KiB. If the mapping fails
+ *     of one page fault per 64 KiB. Limit: a file truncated by another
+ *     process while mapped raises SIGBUS on the vanished pages (the caller
+ *     decides what to do; replay reports it and exits). If the mapping fails
  *     (an odd file system, address space) the reader falls back to streaming.
  *   - Streaming: one buffer of max(2*max_line, 1 MiB) bytes; lines are returned
  *     as pointers into it; when the unread tail is shorter than a full line the

@@ -5,6 +5,8 @@
  * times before 1970 give negative k). Bucket k lives in ring slot k mod N with
  * a floor modulo, so k = -1 is slot N-1 and adjacent buckets stay adjacent
  * across zero. The head h is the newest bucket; the window holds h-N+1 .. h.
+ * The head's slot is kept (hs), so a bucket inside the window is found by a
+ * subtraction from it, not a 64-bit division per add.
  *
  * Late and early events. pw_window_add() accepts exactly h-N < k <= h. The
  * engine filters lateness before calling (it counts late events); the window
