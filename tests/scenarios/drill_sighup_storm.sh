@@ -46,8 +46,8 @@ http: {listen: "127.0.0.1:$PORT"}
 Y
 metric() { http_get "http://127.0.0.1:$PORT/metrics" | awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }'; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$DPID/status"; }
-asan=0
-nm "$PW" 2>/dev/null | grep -q __asan_init && asan=1
+asan=0   # (grep -c reads all of nm's output: with pipefail, grep -q could make nm die of SIGPIPE)
+[ "$( (nm -D "$PW"; nm "$PW") 2>/dev/null | grep -c __asan_init || true)" -gt 0 ] && asan=1
 
 python3 - "$T" <<'PY'
 import sys
