@@ -3,8 +3,8 @@
  * Design (after Redis's serverCron and brubeck's loop)
  *   - Signal handlers only set flags. The loop polls Kafka with a 100 ms
  *     timeout, so a flag is seen within ~100 ms; the periodic work (wall-clock
- *     evaluation every `evaluate_every`, a stats line every minute) runs
- *     between polls.
+ *     evaluation every `evaluate_every`, a stats line every minute with one
+ *     line per metric that dropped events at max_series) runs between polls.
  *   - Every message: decode (bounded, validated), reject what cannot be
  *     used (counted by reason, logged at a rate limit, copied to the
  *     dead-letter topic), else hand it to the engine. Nothing from Kafka can
@@ -13,9 +13,9 @@
  *     the default sinks; submitting never blocks (each sink has a bounded
  *     queue and its own thread).
  *   - SIGHUP: parse and validate the config and rules again; on any error the
- *     old ones stay and every problem is logged with FILE:LINE:COL. A set
- *     without any metric (an empty file read mid-write) is refused as well. On success
- *     the engine state of unchanged metrics and rules carries over
+ *     old ones stay and every problem is logged with FILE:LINE:COL; a set
+ *     without any metric (an empty file read mid-write) is refused too. On
+ *     success the engine state of unchanged metrics and rules carries over
  *     (pw_engine_adopt) and the log says which metrics start fresh. Sinks are
  *     rebuilt only if their settings changed. Kafka settings need a restart.
  *   - SIGTERM/SIGINT: stop consuming, store and commit offsets, leave the

@@ -54,6 +54,23 @@ PY
 }
 consumed() { grep 'stats: consumed' "$T/$1.log" | tail -1 | grep -o 'consumed [0-9]*' | cut -d' ' -f2; }
 
+# new_writer PID: wait (up to 5 s) for a snapshot writer that PID forks after this call, print its pid.
+# Catching it at its start leaves it its whole command_timeout to live when SIGTERM arrives.
+new_writer() {
+  local before c st i
+  before=" $(children_of "$1" | tr '\n' ' ') "
+  for i in $(seq 1 250); do
+    for c in $(children_of "$1"); do
+      case "$before" in *" $c "*) continue ;; esac
+      st=$(cat "/proc/$c/stat" 2>/dev/null) || continue
+      set -- "$1" ${st##*) }
+      [ "$2" != Z ] && { echo "$c"; return 0; }
+    done
+    sleep 0.02
+  done
+  return 1
+}
+
 drill() { # CASE SLEEP_S COMMAND_TIMEOUT
   local c="$1" prefix="drill$1" t0 took child rc
   config "$c" "$prefix" "$prefix" "$3" "$c"
@@ -68,10 +85,8 @@ drill() { # CASE SLEEP_S COMMAND_TIMEOUT
   sleep 0.2
   batch 2000 3000 >"$T/$c-2.jsonl"           # consumption goes on while Redis sleeps
   kcat -P -b "$BOOTSTRAP" -t "crm$c" -X log_level=3 <"$T/$c-2.jsonl"
-  wait_for 5 pgrep -P "$pid" || fail "$c: no snapshot writer running while Redis sleeps"
-  child=$(pgrep -P "$pid" | head -1)
-  sleep 0.3
-  t0=$(date +%s%N)
+  child=$(new_writer "$pid") || fail "$c: no snapshot writer started while Redis sleeps"
+  t0=$(date +%s%N)   # at once: in case B the writer gives up after command_timeout
   kill -TERM "$pid"
   wait "$pid" && rc=0 || rc=$?
   took=$(( ($(date +%s%N) - t0) / 1000000 ))

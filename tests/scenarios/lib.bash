@@ -144,3 +144,14 @@ stop_all() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && { wait "$p" 2>/dev/null || true; }; done
   PIDS=()
 }
+
+# children_of PID: the pids of PID's child processes, one per line (from /proc: no procps needed).
+children_of() {
+  local parent="$1" f st
+  for f in /proc/[0-9]*/stat; do
+    st=$(cat "$f" 2>/dev/null) || continue
+    set -- ${st##*) }   # after the command name: state, ppid, ...
+    [ "${2:-}" = "$parent" ] && echo "${f//[^0-9]/}"
+  done
+  return 0
+}

@@ -85,7 +85,7 @@ seen=0
 rcli DEBUG SLEEP 2 >/dev/null &
 SLEEPER=$!
 for _ in $(seq 1 40); do
-  for c in $(pgrep -P "$DPID" || true); do check_cmdline "$c"; seen=$((seen + 1)); done
+  for c in $(children_of "$DPID"); do check_cmdline "$c"; seen=$((seen + 1)); done
   sleep 0.05
 done
 wait "$SLEEPER" || true
