@@ -47,7 +47,8 @@ Y
 metric() { http_get "http://127.0.0.1:$PORT/metrics" | awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }'; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$DPID/status"; }
 asan=0
-nm "$PW" 2>/dev/null | grep -q __asan_init && asan=1
+# grep without -q: with pipefail, grep -q quitting at the first match can kill nm with SIGPIPE and fail the test
+nm "$PW" 2>/dev/null | grep __asan_init >/dev/null && asan=1
 
 python3 - "$T" <<'PY'
 import sys
