@@ -311,7 +311,7 @@ int pw_source_poll(pw_source *s, int timeout_ms, int max, pw_source_msg_fn fn, v
         int want = max - handed < POLL_BATCH ? max - handed : POLL_BATCH;
         /* what is already fetched, without waiting (a timeout would wait for all `want` messages) */
         ssize_t n = rd_kafka_consume_batch_queue(s->q, 0, batch, (size_t)want);
-        /* nothing yet: wait up to timeout_ms for one message (or a callback, e.g. a rebalance) */
+        /* nothing yet: wait up to timeout_ms for one message (callbacks such as a rebalance are served meanwhile) */
         if (n == 0 && first && timeout_ms > 0) n = rd_kafka_consume_batch_queue(s->q, timeout_ms, batch, 1);
         if (n < 0) {
             int e = errno;
