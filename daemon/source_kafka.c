@@ -28,7 +28,10 @@
  *     the batch API may lose or return outdated messages when a seek, pause,
  *     resume or rebalance runs in parallel with it; here none does: pause and
  *     resume are called from this thread between polls, and rebalances are
- *     served by our rebalance_cb inside the poll, in order.
+ *     served by our rebalance_cb inside the poll, in order. Its 2.1.0
+ *     changelog also fixes the batch API skipping offsets around a pause or
+ *     resume even so: before 2.1.0, the first pause switches this consumer to
+ *     one message per call (take()).
  *   - Offsets are stored per poll (one rd_kafka_offsets_store call).
  *     The wall clock is read once per 256 messages, not per message
  *     (pw_source_msg.now_ms), for the callback's future-time and latency checks.
@@ -91,6 +94,7 @@ struct pw_source {
     pw_source_stats st;
     pw_ratelimit rl_err;
     int paused;
+    int single;               /* take one message per call (see take()) */
 };
 
 static topic *find_topic(pw_source *s, const char *name) {
@@ -304,15 +308,27 @@ static int hand(pw_source *s, rd_kafka_message_t *m, int64_t now, pw_source_msg_
     return 1;
 }
 
+/* Up to `want` messages from the consumer queue, waiting up to timeout_ms for
+ * the first. librdkafka before 2.1.0 can skip offsets in the batch API when a
+ * partition is paused or resumed (fixed in 2.1.0, per its changelog; Debian
+ * 12 ships 2.0.2), so once this consumer has paused (redis.pause_after) on
+ * such a version, it takes one message per call, as rd_kafka_consumer_poll
+ * does, for the rest of its life. */
+static ssize_t take(pw_source *s, int timeout_ms, rd_kafka_message_t **batch, size_t want) {
+    if (!s->single) return rd_kafka_consume_batch_queue(s->q, timeout_ms, batch, want);
+    batch[0] = rd_kafka_consume_queue(s->q, timeout_ms);
+    return batch[0] ? 1 : 0;
+}
+
 int pw_source_poll(pw_source *s, int timeout_ms, int max, pw_source_msg_fn fn, void *ud) {
     rd_kafka_message_t *batch[POLL_BATCH];
     int handed = 0;
     for (int first = 1; handed < max; first = 0) {
-        int want = max - handed < POLL_BATCH ? max - handed : POLL_BATCH;
+        int want = s->single ? 1 : max - handed < POLL_BATCH ? max - handed : POLL_BATCH;
         /* what is already fetched, without waiting (a timeout would wait for all `want` messages) */
-        ssize_t n = rd_kafka_consume_batch_queue(s->q, 0, batch, (size_t)want);
+        ssize_t n = take(s, 0, batch, (size_t)want);
         /* nothing yet: wait up to timeout_ms for one message (callbacks such as a rebalance are served meanwhile) */
-        if (n == 0 && first && timeout_ms > 0) n = rd_kafka_consume_batch_queue(s->q, timeout_ms, batch, 1);
+        if (n == 0 && first && timeout_ms > 0) n = take(s, timeout_ms, batch, 1);
         if (n < 0) {
             int e = errno;
             s->st.errors++;
@@ -397,6 +413,11 @@ void pw_source_foreach_offset(pw_source *s, void (*fn)(const char *topic, int32_
 void pw_source_pause(pw_source *s, int pause) {
     if (s->paused == !!pause) return;
     s->paused = !!pause;
+    if (!s->single && rd_kafka_version() < 0x020100ff) {
+        s->single = 1; /* see take() */
+        pw_info("kafka", "consuming one message per call from now on (librdkafka %s's batch API can skip "
+                         "offsets around a pause or resume)", rd_kafka_version_str());
+    }
     rd_kafka_topic_partition_list_t *l = NULL;
     if (rd_kafka_assignment(s->rk, &l) != RD_KAFKA_RESP_ERR_NO_ERROR || !l) return;
     if (pause) rd_kafka_pause_partitions(s->rk, l);
