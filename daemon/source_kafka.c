@@ -21,7 +21,18 @@
  *     because the engine state includes exactly the records below it (the
  *     commit may be behind, re-delivering, or ahead, skipping what the
  *     snapshot does not include). Commits stay useful for lag monitoring.
- *   - Offsets are stored per poll batch (one rd_kafka_offsets_store call).
+ *   - Messages are taken from librdkafka's consumer queue in batches of up
+ *     to POLL_BATCH (rd_kafka_consume_batch_queue: one queue lock and one
+ *     max.poll.interval.ms clock read per batch instead of per message, as
+ *     rd_kafka_consumer_poll does). librdkafka 2.0.2's release notes warn that
+ *     the batch API may lose or return outdated messages when a seek, pause,
+ *     resume or rebalance runs in parallel with it; here none does: pause and
+ *     resume are called from this thread between polls, and rebalances are
+ *     served by our rebalance_cb inside the poll, in order. Its 2.1.0
+ *     changelog also fixes the batch API skipping offsets around a pause or
+ *     resume even so: before 2.1.0, the first pause switches this consumer to
+ *     one message per call (take()).
+ *   - Offsets are stored per poll (one rd_kafka_offsets_store call).
  *     The wall clock is read once per 256 messages, not per message
  *     (pw_source_msg.now_ms), for the callback's future-time and latency checks.
  *   - Dead letters go through a separate idempotent-less producer; produce is
@@ -30,6 +41,7 @@
  */
 #include "source_kafka.h"
 
+#include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +63,9 @@
  * 141-196 MiB instead of ~85 MiB: README "Benchmarks"). kafka.properties can lower either limit. */
 #define QUEUED_MIN_MESSAGES "1000000"
 
+/* Messages taken from librdkafka's queue per rd_kafka_consume_batch_queue call (see pw_source_poll). */
+#define POLL_BATCH 1024
+
 /* A consumer abandoned at shutdown (see pw_source_close): kept reachable so
  * that LeakSanitizer does not report what its threads still use. */
 static rd_kafka_t *g_abandoned;
@@ -71,6 +86,7 @@ typedef struct topic {
 
 struct pw_source {
     rd_kafka_t *rk;
+    rd_kafka_queue_t *q;        /* the consumer group's queue (rd_kafka_queue_get_consumer) */
     rd_kafka_t *dlq;
     char *dlq_topic;
     topic topics[MAX_TOPICS];
@@ -78,6 +94,7 @@ struct pw_source {
     pw_source_stats st;
     pw_ratelimit rl_err;
     int paused;
+    int single;               /* take one message per call (see take()) */
 };
 
 static topic *find_topic(pw_source *s, const char *name) {
@@ -212,6 +229,7 @@ pw_source *pw_source_new(const pw_source_conf *c, char *errbuf, size_t errlen) {
     s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errbuf, errlen);
     if (!s->rk) goto fail_conf;
     rd_kafka_poll_set_consumer(s->rk);
+    s->q = rd_kafka_queue_get_consumer(s->rk);
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(c->ntopics);
     for (int i = 0; i < c->ntopics; i++) {
         rd_kafka_topic_partition_list_add(sub, c->topics[i], RD_KAFKA_PARTITION_UA);
@@ -252,52 +270,80 @@ static void store_offsets(pw_source *s) {
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* One message of a batch: the dedup check, the callback, the offset bookkeeping. */
+static int hand(pw_source *s, rd_kafka_message_t *m, int64_t now, pw_source_msg_fn fn, void *ud) {
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            s->st.errors++;
+            uint64_t sup;
+            if (pw_ratelimit_allow(&s->rl_err, &sup))
+                pw_warn("kafka", "consumer error: %s (%llu similar suppressed)", rd_kafka_message_errstr(m),
+                        (unsigned long long)sup);
+        }
+        return 0;
+    }
+    const char *tname = rd_kafka_topic_name(m->rkt);
+    part *p = find_part(s, tname, m->partition);
+    if (p && p->next >= 0 && m->offset < p->next) {
+        s->st.redelivered++;
+        return 0;
+    }
+    pw_source_msg sm;
+    sm.topic = tname;
+    sm.partition = m->partition;
+    sm.offset = m->offset;
+    sm.payload = m->payload;
+    sm.len = m->len;
+    rd_kafka_timestamp_type_t tt;
+    sm.kafka_ts = rd_kafka_message_timestamp(m, &tt);
+    sm.now_ms = now;
+    fn(&sm, ud);
+    s->st.consumed++;
+    s->st.bytes += m->len;
+    if (p) {
+        p->next = m->offset + 1;
+        p->consumed++;
+        p->dirty = 1;
+    }
+    return 1;
+}
+
+/* Up to `want` messages from the consumer queue, waiting up to timeout_ms for
+ * the first. librdkafka before 2.1.0 can skip offsets in the batch API when a
+ * partition is paused or resumed (fixed in 2.1.0, per its changelog; Debian
+ * 12 ships 2.0.2), so once this consumer has paused (redis.pause_after) on
+ * such a version, it takes one message per call, as rd_kafka_consumer_poll
+ * does, for the rest of its life. */
+static ssize_t take(pw_source *s, int timeout_ms, rd_kafka_message_t **batch, size_t want) {
+    if (!s->single) return rd_kafka_consume_batch_queue(s->q, timeout_ms, batch, want);
+    batch[0] = rd_kafka_consume_queue(s->q, timeout_ms);
+    return batch[0] ? 1 : 0;
+}
+
 int pw_source_poll(pw_source *s, int timeout_ms, int max, pw_source_msg_fn fn, void *ud) {
+    rd_kafka_message_t *batch[POLL_BATCH];
     int handed = 0;
-    int wait = timeout_ms;
-    int64_t now = 0;
-    for (int seen = 0; handed < max; seen++) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, wait);
-        if (!m) break;
-        wait = 0; /* after the first message, take only what is already fetched */
-        if ((seen & 255) == 0) now = pw_time_now_ms();
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                s->st.errors++;
-                uint64_t sup;
-                if (pw_ratelimit_allow(&s->rl_err, &sup))
-                    pw_warn("kafka", "consumer error: %s (%llu similar suppressed)", rd_kafka_message_errstr(m),
-                            (unsigned long long)sup);
-            }
-            rd_kafka_message_destroy(m);
-            continue;
+    for (int first = 1; handed < max; first = 0) {
+        int want = s->single ? 1 : max - handed < POLL_BATCH ? max - handed : POLL_BATCH;
+        /* what is already fetched, without waiting (a timeout would wait for all `want` messages) */
+        ssize_t n = take(s, 0, batch, (size_t)want);
+        /* nothing yet: wait up to timeout_ms for one message (callbacks such as a rebalance are served meanwhile) */
+        if (n == 0 && first && timeout_ms > 0) n = take(s, timeout_ms, batch, 1);
+        if (n < 0) {
+            int e = errno;
+            s->st.errors++;
+            uint64_t sup;
+            if (pw_ratelimit_allow(&s->rl_err, &sup))
+                pw_warn("kafka", "consuming: %s (%llu similar suppressed)", strerror(e), (unsigned long long)sup);
+            break;
         }
-        const char *tname = rd_kafka_topic_name(m->rkt);
-        part *p = find_part(s, tname, m->partition);
-        if (p && p->next >= 0 && m->offset < p->next) {
-            s->st.redelivered++;
-            rd_kafka_message_destroy(m);
-            continue;
+        int64_t now = 0;
+        for (ssize_t i = 0; i < n; i++) {
+            if ((i & 255) == 0) now = pw_time_now_ms();
+            handed += hand(s, batch[i], now, fn, ud);
+            rd_kafka_message_destroy(batch[i]);
         }
-        pw_source_msg sm;
-        sm.topic = tname;
-        sm.partition = m->partition;
-        sm.offset = m->offset;
-        sm.payload = m->payload;
-        sm.len = m->len;
-        rd_kafka_timestamp_type_t tt;
-        sm.kafka_ts = rd_kafka_message_timestamp(m, &tt);
-        sm.now_ms = now;
-        fn(&sm, ud);
-        s->st.consumed++;
-        s->st.bytes += m->len;
-        if (p) {
-            p->next = m->offset + 1;
-            p->consumed++;
-            p->dirty = 1;
-        }
-        rd_kafka_message_destroy(m);
-        handed++;
+        if (n < want) break; /* the queue is drained */
     }
     store_offsets(s);
     if (s->dlq) rd_kafka_poll(s->dlq, 0);
@@ -367,6 +413,11 @@ void pw_source_foreach_offset(pw_source *s, void (*fn)(const char *topic, int32_
 void pw_source_pause(pw_source *s, int pause) {
     if (s->paused == !!pause) return;
     s->paused = !!pause;
+    if (!s->single && rd_kafka_version() < 0x020100ff) {
+        s->single = 1; /* see take() */
+        pw_info("kafka", "consuming one message per call from now on (librdkafka %s's batch API can skip "
+                         "offsets around a pause or resume)", rd_kafka_version_str());
+    }
     rd_kafka_topic_partition_list_t *l = NULL;
     if (rd_kafka_assignment(s->rk, &l) != RD_KAFKA_RESP_ERR_NO_ERROR || !l) return;
     if (pause) rd_kafka_pause_partitions(s->rk, l);
@@ -376,6 +427,7 @@ void pw_source_pause(pw_source *s, int pause) {
 
 void pw_source_close(pw_source *s, int64_t deadline_ms) {
     if (!s) return;
+    if (s->q) rd_kafka_queue_destroy(s->q);
     if (s->rk) {
         store_offsets(s);
         /* rd_kafka_consumer_close, and rd_kafka_destroy even without it, wait

@@ -54,6 +54,11 @@ batch 700 during >"$T/b2.jsonl"; produce crm "$T/b2.jsonl"
 sleep 3
 consumed_paused=$(metric pipewatch_kafka_consumed_total)
 [ "$consumed_paused" = 500 ] || fail "consumed $consumed_paused events while paused (expected to stay at 500)"
+if [ "$(pkg-config --modversion rdkafka 2>/dev/null || echo 0)" \< 2.1 ]; then
+  # librdkafka < 2.1.0: its batch API can skip offsets around a pause (daemon/source_kafka.c take())
+  grep -q 'consuming one message per call from now on' "$T/daemon.log" ||
+    fail "the consumer kept the batch API across a pause on librdkafka < 2.1"
+fi
 pass "Redis down for more than pause_after: consumption paused (log, /metrics gauge 1), nothing consumed meanwhile"
 
 start_redis
