@@ -23,6 +23,18 @@ else
   echo "ok - # SKIP docker-compose config not run: docker-compose is not installed (Debian package docker-compose)"
 fi
 
+# The Debian packages of the libraries the built binary links directly (NEEDED), so that a new
+# dependency cannot be forgotten in the runtime stage (libc6 is in the base image).
+needed_pkgs=""
+for n in $(readelf -d "$PW" | awk '/NEEDED/ {gsub(/[][]/, "", $5); print $5}'); do
+  lib=$(ldd "$PW" | awk -v n="$n" '$1 == n {print $3}')
+  [ -n "$lib" ] || fail "ldd does not resolve $n"
+  pkg=$( (dpkg -S "$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")" 2>/dev/null) | head -1 | cut -d: -f1)
+  [ -n "$pkg" ] || fail "no Debian package owns $lib"
+  [ "$pkg" = libc6 ] || needed_pkgs="$needed_pkgs $pkg"
+done
+export PW_NEEDED_PKGS="$needed_pkgs"
+
 python3 - "$SRC" >"$T/struct.log" 2>&1 <<'PY' || fail "docker files: $(cat "$T/struct.log")"
 import glob, json, os, re, sys, yaml
 src = sys.argv[1]; d = os.path.join(src, "docker"); errs = []
@@ -71,7 +83,9 @@ build = " ".join(body.get(stages[0], [])) if stages else ""
 if "grep -E -- '-dev$' /tmp/ci-packages" not in build or "COPY .ci/packages" not in build:
     err("Dockerfile: the build stage does not install the -dev packages of .ci/packages")
 runtime = " ".join(l for st in stages[1:] for l in body[st])
-for lib in "librdkafka1 libhiredis0.14 libyaml-0-2 libcurl4 libmicrohttpd12 libsystemd0".split():
+needed = os.environ["PW_NEEDED_PKGS"].split()
+if len(needed) < 6: err("readelf/ldd found only %r as the binary's libraries" % needed)
+for lib in needed:
     if not re.search(r"\b" + re.escape(lib) + r"\b", runtime): err("Dockerfile: runtime lacks " + lib)
 if re.search(r"-dev\b", runtime): err("Dockerfile: a -dev package in a runtime stage")
 
