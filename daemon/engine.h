@@ -152,4 +152,10 @@ typedef void (*pw_series_fn)(const pw_series_view *s, void *ud);
 /* Visit every live series, metrics in rule-set order, series in creation order. */
 void pw_engine_foreach_series(pw_engine *e, pw_series_fn fn, void *ud);
 
+/* Visit every alert state that is not inactive or has notified (seq > 0), without computing any value:
+ * a pure read of memory (a forked snapshot writer prunes the delivery ledger with it). */
+typedef void (*pw_alert_fn)(const pw_rule_def *r, const pw_metric_def *m, const char *const *label_vals,
+                            const pw_alert *a, void *ud);
+void pw_engine_foreach_alert(const pw_engine *e, pw_alert_fn fn, void *ud);
+
 #endif

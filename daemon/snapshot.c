@@ -182,7 +182,10 @@ void pw_snapshot_encode(pw_buf *out, pw_engine *e, int64_t created_ms, const pw_
             const pw_snap_note *nt = &ob[i].notes[j];
             pw_snap_u64(out, nt->fingerprint);
             pw_snap_i64(out, nt->at);
-            pw_snap_u8(out, nt->firing ? 1 : 0);
+            pw_snap_u8(out, (uint8_t)(nt->kind ? nt->kind : nt->firing ? 1 : 0));
+            pw_snap_u32(out, nt->seq);
+            pw_snap_i64(out, nt->born);
+            pw_snap_u64(out, nt->rule_hash);
             pw_snap_str(out, nt->data, nt->len);
         }
     }
@@ -215,7 +218,7 @@ static void read_outbox(pw_snap_r *r, pw_snapshot_info *out) {
         uint32_t nl;
         if (pw_snap_rstr(r, &name, &nl, PW_SNAPSHOT_MAX_SINK_NAME) < 0) return;
         uint8_t kind = pw_snap_ru8(r);
-        uint32_t n = pw_snap_rcount(r, 8 + 8 + 1 + 4, "outbox notifications");
+        uint32_t n = pw_snap_rcount(r, 8 + 8 + 1 + 4 + 8 + 8 + 4, "outbox notifications");
         if (r->failed) return;
         if (nl == 0 || memchr(name, 0, nl) || kind > PW_SINK_KAFKA) {
             pw_snap_fail(r, "bad outbox entry %u (sink name or kind %u)", i, kind);
@@ -231,11 +234,18 @@ static void read_outbox(pw_snap_r *r, pw_snapshot_info *out) {
             pw_snap_note *nt = &o->notes[j];
             nt->fingerprint = pw_snap_ru64(r);
             nt->at = pw_snap_ri64(r);
-            uint8_t firing = pw_snap_ru8(r);
+            uint8_t nkind = pw_snap_ru8(r);
+            nt->seq = pw_snap_ru32(r);
+            nt->born = pw_snap_ri64(r);
+            nt->rule_hash = pw_snap_ru64(r);
             uint32_t dl;
             if (pw_snap_rstr(r, &nt->data, &dl, PW_SNAPSHOT_MAX_NOTE_BYTES) < 0) return;
-            if (firing > 1) { pw_snap_fail(r, "bad firing flag %u in the outbox of sink %s", firing, o->sink); return; }
-            nt->firing = firing;
+            if (nkind > 2) {
+                pw_snap_fail(r, "bad notification kind %u in the outbox of sink %s", nkind, o->sink);
+                return;
+            }
+            nt->kind = nkind;
+            nt->firing = nkind != 0;
             nt->len = dl;
             o->n++;
             out->outbox_notes++;

@@ -14,16 +14,19 @@
  *   offsets   u32 count, then per partition: topic (string), partition (i32), next offset (i64)
  *   outbox    (version 2) u32 count of sinks, then per sink: name (string), kind (u8,
  *             pw_sink_kind), u32 count of notifications, then per notification:
- *             fingerprint (u64), at (i64), firing (u8 0/1), the rendered bytes (u32 length + bytes)
+ *             fingerprint (u64), at (i64), kind (u8: 0 resolved, 1 firing, 2 repeat), the
+ *             alert's seq (u32, 0 = untracked) and born (i64), the rule's def_hash (u64), the rendered
+ *             bytes (u32 length + bytes)
  *   trailer   u64 checksum of every byte before it (see below)
  *
  * The outbox: the notifications the sinks had accepted but not yet delivered
  * when the snapshot was taken (queued, being delivered, or handed to a library
  * that has not acknowledged them), in queue order, as the bytes the sink sends
  * (rendered with the rules of that time). Restoring re-queues them, so a crash
- * loses none; one that was being delivered at the crash may be sent twice
- * (same fingerprint). Version 1 had no outbox and is refused like any other
- * version (a restart with it starts empty: see README "Snapshots").
+ * loses none; the daemon's delivery ledger (ledger.h) keeps one delivered
+ * after the snapshot from being sent twice (the notes carry what it compares).
+ * Version 1 had no outbox and is refused like any other version (a restart
+ * with it starts empty: see README "Snapshots").
  *
  * The checksum (pw_snap_checksum): per 8-byte little-endian word w (the last one
  * zero-padded, with the number of its bytes in its top byte; the length seeds the
@@ -112,6 +115,10 @@ typedef struct pw_snap_note {
     uint64_t fingerprint;
     int64_t at;                 /* the notification's evaluation time, ms since the epoch */
     int firing;                 /* 1 firing (or repeat), 0 resolved */
+    int kind;                   /* PW_NOTE_RESOLVED/FIRING/REPEAT (alert.h); firing == (kind != 0) */
+    uint32_t seq;               /* pw_notification.seq: the delivery ledger's key, 0 = untracked */
+    int64_t born;               /* pw_notification.born */
+    uint64_t rule_hash;         /* the rule's def_hash when it was made */
     const char *data;           /* borrowed: the rendered bytes the sink sends */
     size_t len;
 } pw_snap_note;
