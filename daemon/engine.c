@@ -1123,7 +1123,8 @@ static int load_metric(pw_engine *e, int mi, pw_snap_r *r) {
         uint8_t has = pw_snap_ru8(r);
         if (has > 1) return pw_snap_fail(r, "bad alert flag");
         if (!has) continue;
-        if ((uint64_t)onr * 37 > r->len - r->off) return pw_snap_fail(r, "truncated alert states");
+        int v1 = r->version == 1; /* alert states without seq and born */
+        if ((uint64_t)onr * (v1 ? 25 : 37) > r->len - r->off) return pw_snap_fail(r, "truncated alert states");
         if (d->nrules && !(s->alerts = calloc((size_t)d->nrules, sizeof *s->alerts)))
             return pw_snap_fail(r, "out of memory");
         for (uint32_t k = 0; k < onr; k++) {
@@ -1132,8 +1133,8 @@ static int load_metric(pw_engine *e, int mi, pw_snap_r *r) {
             a.since = pw_snap_ri64(r);
             a.fired_at = pw_snap_ri64(r);
             a.last_notified = pw_snap_ri64(r);
-            a.seq = pw_snap_ru32(r);
-            a.born = pw_snap_ri64(r);
+            a.seq = v1 ? 0 : pw_snap_ru32(r);
+            a.born = v1 ? a.since : pw_snap_ri64(r);
             if (r->failed) return -1;
             if (state > PW_ALERT_FIRING) return pw_snap_fail(r, "bad alert state %u", state);
             if ((a.seq || state != PW_ALERT_INACTIVE) && !snap_time_ok(a.born))
@@ -1191,8 +1192,14 @@ static int load_metric(pw_engine *e, int mi, pw_snap_r *r) {
 
 int pw_engine_load(pw_engine *e, const void *p, size_t len, void (*report)(const char *metric, int kept, void *ud),
                    void *ud, char *err, size_t errlen) {
+    return pw_engine_load_version(e, p, len, PW_SNAPSHOT_VERSION, report, ud, err, errlen);
+}
+
+int pw_engine_load_version(pw_engine *e, const void *p, size_t len, uint32_t version,
+                           void (*report)(const char *metric, int kept, void *ud), void *ud, char *err, size_t errlen) {
     pw_snap_r r;
     pw_snap_r_init(&r, p, len);
+    r.version = version;
     e->T = pw_snap_ri64(&r);
     /* stream time comes from event times (years 0000..9999, as the decoder accepts) or the wall clock */
     if (!r.failed && e->T != INT64_MIN && (e->T < SNAP_MIN_T || e->T > SNAP_MAX_T))
@@ -1225,6 +1232,7 @@ int pw_engine_load(pw_engine *e, const void *p, size_t len, void (*report)(const
         if (mi >= 0) {
             pw_snap_r sub;
             pw_snap_r_init(&sub, r.p + r.off, (size_t)blen);
+            sub.version = r.version;
             if (load_metric(e, mi, &sub) < 0) {
                 pw_snap_fail(&r, "metric %.*s: %s", (int)nl, name, sub.err);
                 break;

@@ -114,6 +114,9 @@ void pw_engine_adopt(pw_engine *e, pw_engine *old, void (*report)(const char *me
 void pw_engine_save(const pw_engine *e, pw_buf *out);
 int pw_engine_load(pw_engine *e, const void *p, size_t len, void (*report)(const char *metric, int kept, void *ud),
                    void *ud, char *err, size_t errlen);
+/* The same for a section of snapshot format `version` (snapshot.h: PW_SNAPSHOT_OLDEST..PW_SNAPSHOT_VERSION). */
+int pw_engine_load_version(pw_engine *e, const void *p, size_t len, uint32_t version,
+                           void (*report)(const char *metric, int kept, void *ud), void *ud, char *err, size_t errlen);
 
 /* What a saved engine section holds per metric, without an engine (inspect). */
 typedef struct pw_saved_metric {

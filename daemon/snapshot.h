@@ -6,7 +6,7 @@
  * 754 bits, strings as u32 length + bytes):
  *
  *   magic     "PWSNAP" (6 bytes)
- *   version   u16 (PW_SNAPSHOT_VERSION; another version is refused, not guessed at)
+ *   version   u16 (PW_SNAPSHOT_VERSION, or PW_SNAPSHOT_OLDEST..: read as written; any other is refused)
  *   total     u64 length of the whole snapshot, trailer included (catches truncation)
  *   created   i64 wall-clock ms when the snapshot was taken
  *   engine    u64 length + the engine section (pw_engine_save: stream time, counters,
@@ -25,8 +25,9 @@
  * (rendered with the rules of that time). Restoring re-queues them, so a crash
  * loses none; the daemon's delivery ledger (ledger.h) keeps one delivered
  * after the snapshot from being sent twice (the notes carry what it compares).
- * Version 1 had no outbox and is refused like any other version (a restart
- * with it starts empty: see README "Snapshots").
+ * Version 1 (the previous release) is read too, so an upgrade keeps its state:
+ * it has no outbox, and its alerts start with seq 0 (the ledger has nothing
+ * for them yet either); any other version is refused.
  *
  * The checksum (pw_snap_checksum): per 8-byte little-endian word w (the last one
  * zero-padded, with the number of its bytes in its top byte; the length seeds the
@@ -59,6 +60,8 @@
 
 #define PW_SNAPSHOT_MAGIC "PWSNAP"
 #define PW_SNAPSHOT_VERSION 2
+#define PW_SNAPSHOT_OLDEST 1    /* still read: version 1 (released) checksummed byte-wise with FNV-1a, had
+                                 * no outbox, wrote every window bucket, and alert states without born/seq */
 /* Bounds checked when reading (a larger value is corruption, not data). */
 #define PW_SNAPSHOT_MAX_NOTE_BYTES (64u << 20)
 #define PW_SNAPSHOT_MAX_SINK_NAME 1024u
@@ -83,6 +86,8 @@ typedef struct pw_snap_r {
     size_t len, off;
     int failed;
     char err[160];
+    uint32_t version;           /* the snapshot's format version; 0 = PW_SNAPSHOT_VERSION (loaders of an
+                                 * older one read what it wrote: see pw_snapshot_parse) */
 } pw_snap_r;
 
 void pw_snap_r_init(pw_snap_r *r, const void *p, size_t len);
@@ -100,6 +105,8 @@ uint32_t pw_snap_rcount(pw_snap_r *r, size_t min_bytes, const char *what);
 int pw_snap_rskip(pw_snap_r *r, uint64_t n);
 
 uint64_t pw_snap_checksum(const void *p, size_t n);
+/* The checksum a snapshot of format `version` carries (version 1: FNV-1a; later: pw_snap_checksum). */
+uint64_t pw_snap_checksum_version(const void *p, size_t n, uint32_t version);
 
 /* ---------- whole snapshots ---------- */
 

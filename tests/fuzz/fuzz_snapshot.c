@@ -159,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size) memcpy(p, data + 1, size);
     if (fix && size >= 24) {
         put64(p + 8, (uint64_t)size);
-        put64(p + size - 8, pw_snap_checksum(p, size - 8));
+        put64(p + size - 8, pw_snap_checksum_version(p, size - 8, (uint32_t)p[6] | (uint32_t)p[7] << 8));
     }
 
     char perr[256] = "", err[256] = "";
