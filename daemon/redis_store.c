@@ -412,3 +412,30 @@ int pw_redis_del(pw_redis *r, const char *name, char *err, size_t errlen) {
     freeReplyObject(rep);
     return 0;
 }
+
+int pw_redis_keys_foreach(pw_redis *r, const char *pattern, void (*fn)(const char *name, void *ud), void *ud,
+                          char *err, size_t errlen) {
+    if (connect_if_needed(r, err, errlen) < 0) return -1;
+    char pat[600], cursor[32] = "0";
+    key(r, pat, sizeof pat, "%s", pattern);
+    size_t plen = strlen(r->prefix);
+    do {
+        const char *argv[] = {"SCAN", cursor, "MATCH", pat, "COUNT", "1000"};
+        size_t lens[6];
+        for (int i = 0; i < 6; i++) lens[i] = strlen(argv[i]);
+        redisReply *rep = cmd(r, err, errlen, 6, argv, lens);
+        if (!rep) return -1;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING) {
+            freeReplyObject(rep);
+            return fail(r, err, errlen, "redis %s: unexpected SCAN reply", r->shown);
+        }
+        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
+        redisReply *keys = rep->element[1];
+        for (size_t i = 0; i < keys->elements; i++) {
+            const char *k = keys->element[i]->str;
+            if (k && strlen(k) > plen && !strncmp(k, r->prefix, plen)) fn(k + plen, ud);
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}

@@ -61,6 +61,10 @@ int pw_redis_hash_foreach(pw_redis *r, const char *name,
                           char *err, size_t errlen);
 /* HSET name f1 v1 f2 v2 ... (n pairs, NUL-terminated strings, fv[2i] field, fv[2i+1] value). */
 int pw_redis_hash_set(pw_redis *r, const char *name, const char *const *fv, int n, char *err, size_t errlen);
+/* Visit every key PREFIX<pattern> (SCAN MATCH; pattern is a glob, e.g. "delivered:*"); the name is
+ * given without the prefix, NUL-terminated, borrowed for the call. */
+int pw_redis_keys_foreach(pw_redis *r, const char *pattern, void (*fn)(const char *name, void *ud), void *ud,
+                          char *err, size_t errlen);
 /* DEL name. */
 int pw_redis_del(pw_redis *r, const char *name, char *err, size_t errlen);
 /* HDEL name f1 f2 ... (n fields). */

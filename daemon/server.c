@@ -538,10 +538,39 @@ static void ledger_bind_alert(const pw_rule_def *r, const pw_metric_def *m, cons
     for (int i = 0; i < l->n; i++) pw_ledger_restored(l->v[i].map, fp, a->born, a->seq);
 }
 
+/* The hashes of sinks the config no longer has (removed or renamed): deleted at start, so the ledger stays
+ * bounded by the configured sinks. Failures only leave them for the next start. */
+typedef struct stale_hashes { server *s; char **names; int n, cap; } stale_hashes;
+static void stale_hash(const char *name, void *ud) {
+    stale_hashes *sh = ud;
+    const char *sink = name + strlen("delivered:");
+    for (int i = 0; i < sh->s->nsinks; i++)
+        if (!strcmp(pw_sink_name(sh->s->sinks[i]), sink)) return;
+    if (sh->n == sh->cap) {
+        int cap = sh->cap ? sh->cap * 2 : 8;
+        char **v = realloc(sh->names, (size_t)cap * sizeof *v);
+        if (!v) return;
+        sh->names = v;
+        sh->cap = cap;
+    }
+    if ((sh->names[sh->n] = strdup(name))) sh->n++;
+}
+static void ledger_drop_removed_sinks(server *s) {
+    stale_hashes sh = {s, NULL, 0, 0};
+    char err[256];
+    if (pw_redis_keys_foreach(s->led->r, "delivered:*", stale_hash, &sh, err, sizeof err) == 0)
+        for (int i = 0; i < sh.n; i++)
+            if (pw_redis_del(s->led->r, sh.names[i], err, sizeof err) == 0)
+                pw_info("snapshot", "delivery ledger: deleted %s (no sink of that name any more)", sh.names[i]);
+    for (int i = 0; i < sh.n; i++) free(sh.names[i]);
+    free(sh.names);
+}
+
 /* Restore: load every sink's hash (before consuming) and relate it to the restored alerts. -1 if Redis
  * failed (err). */
 static int ledger_load_all(server *s, char *err, size_t errlen) {
     ledger *l = s->led;
+    ledger_drop_removed_sinks(s);
     for (int i = 0; i < s->nsinks; i++) {
         ledger_sink *ls = ledger_find(l, pw_sink_name(s->sinks[i]), 1);
         if (!ls) { snprintf(err, errlen, "out of memory"); return -1; }

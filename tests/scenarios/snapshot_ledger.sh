@@ -62,6 +62,7 @@ wait_for 10 jl_atleast 4 "$T/rx-probe.jsonl" 'True' || fail "probe: the next 2 a
 wait_for 10 sh -c "[ \"\$(redis-cli -s '$T/redis.sock' hlen probe:delivered:hook)\" = 4 ]" \
   || fail "probe: the ledger does not hold the 4 deliveries: $(rcli hgetall probe:delivered:hook | tr '\n' ' ')"
 kill -9 "$DPID"; wait "$DPID" 2>/dev/null || true
+rcli hset probe:delivered:old-hook 0123456789abcdef "1 1 0123456789abcdef 5 5" >/dev/null # a removed sink's
 [ "$(grep -c 'generation [0-9]* written' "$T/probe-1.log")" = "$written" ] \
   || fail "probe: a snapshot was written after the second pair (the kill came too late to test anything)"
 "$PW" run --config "$T/probe.yaml" >/dev/null 2>"$T/probe-2.log" &
@@ -75,6 +76,8 @@ sleep 1 # a re-sent notification would arrive meanwhile
 kill -TERM "$DPID"; wait "$DPID" || fail "probe: exit code $?"
 grep -q "sink 'hook': 2 notifications not sent again: already delivered before the restart" "$T/probe-2.log" \
   || fail "probe: no log line for the suppressed notifications"
+[ "$(rcli exists probe:delivered:old-hook)" = 0 ] && grep -q 'deleted delivered:old-hook' "$T/probe-2.log" \
+  || fail "probe: the hash of a sink that is gone was not deleted"
 python3 - "$T/rx-probe.jsonl" <<'PY' || fail "probe: the receiver did not get each notification once"
 import collections, json, sys
 got = collections.Counter((b["labels"]["region"], b["state"]) for b in (json.loads(json.loads(l)["body"]) for l in open(sys.argv[1])))
