@@ -1,6 +1,6 @@
 /* alert.c -- rule conditions, the alert state machine, notification JSON.
  *
- * Design: the state of one (rule, series) is 25 bytes of plain data (pw_alert),
+ * Design: the state of one (rule, series) is 37 bytes of plain data (pw_alert),
  * so the engine can keep it inline, snapshot it byte-for-byte, and restore it.
  * Transitions follow the README ("Alert states"); every transition is driven
  * by an evaluation at a time the caller chooses (event time in replay, stream
@@ -42,20 +42,33 @@ pw_alert_action pw_alert_step(pw_alert *a, const pw_rule_def *r, const pw_alert_
     case PW_ALERT_INACTIVE:
         if (!pw_alert_condition(r, in, t, 0)) return PW_ALERT_NONE;
         a->since = t;
+        if (!a->seq) a->born = t;
         if (r->for_ms > 0) { a->state = PW_ALERT_PENDING; return PW_ALERT_NONE; }
         a->state = PW_ALERT_FIRING;
         a->fired_at = a->last_notified = t;
+        a->seq++;
         return PW_ALERT_FIRE;
     case PW_ALERT_PENDING:
-        if (!pw_alert_condition(r, in, t, 0)) { memset(a, 0, sizeof *a); return PW_ALERT_NONE; }
+        if (!pw_alert_condition(r, in, t, 0)) {
+            uint32_t seq = a->seq;
+            int64_t born = a->born;
+            memset(a, 0, sizeof *a);
+            if (seq) { a->seq = seq; a->born = born; }
+            return PW_ALERT_NONE;
+        }
         if (t - a->since < r->for_ms) return PW_ALERT_NONE;
         a->state = PW_ALERT_FIRING;
         a->fired_at = a->last_notified = t;
+        a->seq++;
         return PW_ALERT_FIRE;
     case PW_ALERT_FIRING:
-        if (!pw_alert_condition(r, in, t, 1)) return PW_ALERT_RESOLVE; /* caller reads `a`, then clears */
+        if (!pw_alert_condition(r, in, t, 1)) { /* caller reads `a`, then clears all but seq */
+            a->seq++;
+            return PW_ALERT_RESOLVE;
+        }
         if (r->repeat_ms > 0 && t - a->last_notified >= r->repeat_ms) {
             a->last_notified = t;
+            a->seq++;
             return PW_ALERT_REPEAT;
         }
         return PW_ALERT_NONE;

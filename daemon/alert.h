@@ -30,6 +30,13 @@ typedef struct pw_alert {
     int64_t since;          /* PENDING/FIRING: when the condition started to hold */
     int64_t fired_at;       /* FIRING: when it fired */
     int64_t last_notified;  /* FIRING: last firing/repeat notification */
+    int64_t born;           /* when this alert first left inactive (set while seq is 0): with seq, the
+                             * identity of its notifications. Kept across episodes like seq; a series
+                             * forgotten and made again starts a new life (new born, seq from 1). */
+    uint32_t seq;           /* notifications made by this alert so far (FIRE, REPEAT and RESOLVE each
+                             * add one); kept across episodes (not cleared when it resolves), so each
+                             * notification of one life has a larger seq than the one before. The
+                             * delivery ledger compares (born, seq) (README "Snapshots"). */
     uint8_t state;          /* pw_alert_state */
 } pw_alert;
 
@@ -53,7 +60,8 @@ typedef struct pw_alert_input {
  * clear threshold (hysteresis) for above/below. */
 int pw_alert_condition(const pw_rule_def *r, const pw_alert_input *in, int64_t t, int firing);
 
-/* Advance a's state machine for an evaluation at time t; returns what to notify. */
+/* Advance a's state machine for an evaluation at time t; returns what to notify.
+ * Every action other than NONE increments a->seq (the notification's seq). */
 pw_alert_action pw_alert_step(pw_alert *a, const pw_rule_def *r, const pw_alert_input *in, int64_t t);
 
 /* One notification, as handed to sinks. Everything is borrowed for the
@@ -69,7 +77,17 @@ typedef struct pw_notification {
     int64_t at;                     /* evaluation time */
     int64_t active_since;           /* when the condition started to hold */
     uint64_t fingerprint;           /* pw_alert_fingerprint() */
+    int64_t born;                   /* pw_alert.born */
+    uint32_t seq;                   /* the alert's seq for this notification (pw_alert.seq); 0 = not
+                                     * one of the alert's own transitions (alertmanager re-send rebuild):
+                                     * never compared with or recorded in the delivery ledger */
 } pw_notification;
+
+/* The kind of a notification as the delivery ledger records it. */
+enum { PW_NOTE_RESOLVED = 0, PW_NOTE_FIRING = 1, PW_NOTE_REPEAT = 2 };
+static inline int pw_notification_kind(const pw_notification *n) {
+    return n->firing ? (n->repeat ? PW_NOTE_REPEAT : PW_NOTE_FIRING) : PW_NOTE_RESOLVED;
+}
 
 /* Stable 64-bit hash of the rule name and the series labels (name=value in by
  * order). Identical across restarts, hosts and versions of pipewatch. */

@@ -342,6 +342,10 @@ static void prom_source(const pw_api_view *v, pw_buf *b) {
 }
 
 static void prom_sinks(const pw_api_view *v, pw_buf *b) {
+    family(b, "pipewatch_sink_notifications_lost_total", "counter",
+           "Undelivered notifications (restored from a snapshot, or of old sinks at a reload) that no sink of the "
+           "same name and kind could take.");
+    sample_u(b, "pipewatch_sink_notifications_lost_total", v->outbox_lost);
     static const char *const results[] = {"sent", "failed", "dropped"};
     family(b, "pipewatch_sink_notifications_total", "counter",
            "Notifications by sink and result: sent (delivered), failed (gave up), dropped (queue full).");
@@ -367,6 +371,31 @@ static void prom_sinks(const pw_api_view *v, pw_buf *b) {
         pw_sink_stats st;
         pw_sink_stats_get(v->sinks[i], &st);
         sample1_u(b, "pipewatch_sink_queue", "sink", pw_sink_name(v->sinks[i]), st.queued);
+    }
+    family(b, "pipewatch_sink_unacknowledged", "gauge",
+           "Notifications handed to a library that has not acknowledged them yet (kafka sinks), by sink.");
+    for (int i = 0; i < v->nsinks; i++) {
+        pw_sink_stats st;
+        pw_sink_stats_get(v->sinks[i], &st);
+        sample1_u(b, "pipewatch_sink_unacknowledged", "sink", pw_sink_name(v->sinks[i]), st.unacknowledged);
+    }
+    family(b, "pipewatch_sink_notifications_suppressed_total", "counter",
+           "Notifications not sent because the delivery ledger says this sink delivered them before the "
+           "restart (README \"Snapshots\").");
+    for (int i = 0; i < v->nsinks; i++) {
+        pw_sink_stats st;
+        pw_sink_stats_get(v->sinks[i], &st);
+        sample1_u(b, "pipewatch_sink_notifications_suppressed_total", "sink", pw_sink_name(v->sinks[i]),
+                  st.suppressed);
+    }
+    family(b, "pipewatch_sink_ledger_acks_dropped_total", "counter",
+           "Delivered notifications the delivery ledger could not record (buffers full while Redis was "
+           "unreachable): each may be sent again after a crash.");
+    for (int i = 0; i < v->nsinks; i++) {
+        pw_sink_stats st;
+        pw_sink_stats_get(v->sinks[i], &st);
+        sample1_u(b, "pipewatch_sink_ledger_acks_dropped_total", "sink", pw_sink_name(v->sinks[i]),
+                  st.acks_dropped);
     }
 }
 

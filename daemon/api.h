@@ -111,6 +111,8 @@ typedef struct pw_api_view {
     uint64_t snap_failures;
     int64_t snap_max_age_ms;           /* /readyz fails when the last snapshot is older (0 = no check) */
     int snap_paused;                   /* consumption paused by redis.pause_after (no recent snapshot) */
+    uint64_t outbox_lost;              /* undelivered notifications (restored or moved at a reload) that no sink
+                                        * of the same name and kind could take */
 
     int max_series_per_metric;         /* /api/v1/metrics cap per metric; 0 = 500 */
     int max_buckets;                   /* buckets per series in /api/v1/metrics; 0 = 60 (newest kept) */

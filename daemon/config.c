@@ -40,7 +40,7 @@ const pw_config_key pw_config_keys[] = {
                                             "(reason `future`)."},
     {"clock", "string", "wall", "`wall`: stream time follows the wall clock too, so `below`/`absent` fire "
                                 "when events stop; `event`: stream time is event time only."},
-    {"evaluate_every", "duration", "1s", "Periodic evaluation of every rule (besides per-event evaluation)."},
+    {"evaluate_every", "duration", "1s", "`clock: wall` only: periodic evaluation of every rule at wall-clock time (besides per-event evaluation)."},
     {"rules", "list of strings", "", "Rule files or directories (required), relative to the config file."},
     {"engine.max_series", "integer", "100000", "Live series per metric; past it new series are dropped and "
                                                "counted."},

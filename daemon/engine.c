@@ -65,7 +65,8 @@ typedef struct series {
     struct series *prev, *next; /* creation order */
     pw_window *win;             /* NULL for ratio series */
     int64_t last_ts;            /* INT64_MIN if none */
-    pw_alert *alerts;           /* def->nrules states; NULL while all inactive */
+    pw_alert *alerts;           /* def->nrules states; NULL while all inactive and none ever notified
+                                 * (kept once an alert has a seq, so seqs grow across episodes) */
     uint32_t nactive;           /* states not inactive */
     int nlabels;
     char *labels[];             /* nlabels pointers into this allocation, NUL-terminated strings back to
@@ -404,6 +405,8 @@ static void notify(pw_engine *e, const pw_rule_def *r, const pw_metric_def *d, c
     n.at = t;
     n.active_since = a->since;
     n.fingerprint = pw_alert_fingerprint(r, d, n.label_vals);
+    n.seq = a->seq;
+    n.born = a->born;
     switch (r->cond) {
     case PW_COND_ABSENT:
         n.value = in->has_last ? (double)(t - in->last_ts) / 1000.0 : NAN;
@@ -425,6 +428,14 @@ static void notify(pw_engine *e, const pw_rule_def *r, const pw_metric_def *d, c
     if (e->fn) e->fn(&n, e->ud);
 }
 
+/* Whether a series must keep its alert states: one is not inactive, or one has notified (its seq). */
+static int alerts_keep(const series *s, int nrules) {
+    if (s->nactive) return 1;
+    for (int i = 0; s->alerts && i < nrules; i++)
+        if (s->alerts[i].seq) return 1;
+    return 0;
+}
+
 static void evaluate_series(pw_engine *e, mstate *m, series *s, int64_t t) {
     const pw_metric_def *d = m->def;
     if (!d->nrules) return;
@@ -442,7 +453,11 @@ static void evaluate_series(pw_engine *e, mstate *m, series *s, int64_t t) {
         else if (act == PW_ALERT_REPEAT) notify(e, r, d, s, a, &in, t, 1, 1);
         else if (act == PW_ALERT_RESOLVE) {
             notify(e, r, d, s, a, &in, t, 0, 0);
+            uint32_t seq = a->seq;
+            int64_t born = a->born;
             memset(a, 0, sizeof *a);
+            a->seq = seq;
+            a->born = born;
         }
         uint8_t after = a->state;
         if (before == after) continue;
@@ -457,7 +472,7 @@ static void evaluate_series(pw_engine *e, mstate *m, series *s, int64_t t) {
         if (before == PW_ALERT_PENDING) e->st.pending--;
         if (after == PW_ALERT_FIRING) e->st.firing++;
         if (after == PW_ALERT_PENDING) e->st.pending++;
-        if (s->nactive == 0) { free(s->alerts); s->alerts = NULL; }
+        if (!alerts_keep(s, d->nrules)) { free(s->alerts); s->alerts = NULL; }
     }
 }
 
@@ -1146,17 +1161,18 @@ static void remap_alerts(pw_engine *e, mstate *m, const pw_engine *old, const pw
     for (series *s = m->head; s; s = s->next) {
         if (!s->alerts) continue;
         pw_alert *na = d->nrules ? calloc((size_t)d->nrules, sizeof *na) : NULL;
-        uint32_t active = 0;
+        uint32_t active = 0, seqs = 0;
         for (int k = 0; na && k < d->nrules && k < 256; k++) {
             if (map[k] < 0) continue;
             na[k] = s->alerts[map[k]];
             if (na[k].state == PW_ALERT_PENDING) e->st.pending++;
             if (na[k].state == PW_ALERT_FIRING) e->st.firing++;
             if (na[k].state != PW_ALERT_INACTIVE) active++;
+            seqs += na[k].seq != 0;
         }
         free(s->alerts);
-        s->alerts = active ? na : NULL;
-        if (!active) free(na);
+        s->alerts = active || seqs ? na : NULL;
+        if (!s->alerts) free(na);
         s->nactive = active;
     }
 }
@@ -1236,6 +1252,8 @@ static void save_metric(const pw_engine *e, const mstate *m, pw_buf *b) {
             pw_snap_i64(b, s->alerts[i].since);
             pw_snap_i64(b, s->alerts[i].fired_at);
             pw_snap_i64(b, s->alerts[i].last_notified);
+            pw_snap_u32(b, s->alerts[i].seq);
+            pw_snap_i64(b, s->alerts[i].born);
         }
     }
     pw_snap_u32(b, m->pn);
@@ -1346,7 +1364,8 @@ static int load_metric(pw_engine *e, int mi, pw_snap_r *r) {
         uint8_t has = pw_snap_ru8(r);
         if (has > 1) return pw_snap_fail(r, "bad alert flag");
         if (!has) continue;
-        if ((uint64_t)onr * 25 > r->len - r->off) return pw_snap_fail(r, "truncated alert states");
+        int v1 = r->version == 1; /* alert states without seq and born */
+        if ((uint64_t)onr * (v1 ? 25 : 37) > r->len - r->off) return pw_snap_fail(r, "truncated alert states");
         if (d->nrules && !(s->alerts = calloc((size_t)d->nrules, sizeof *s->alerts)))
             return pw_snap_fail(r, "out of memory");
         for (uint32_t k = 0; k < onr; k++) {
@@ -1355,19 +1374,27 @@ static int load_metric(pw_engine *e, int mi, pw_snap_r *r) {
             a.since = pw_snap_ri64(r);
             a.fired_at = pw_snap_ri64(r);
             a.last_notified = pw_snap_ri64(r);
+            a.seq = v1 ? 0 : pw_snap_ru32(r);
+            a.born = v1 ? a.since : pw_snap_ri64(r);
             if (r->failed) return -1;
+            if (state > PW_ALERT_FIRING) return pw_snap_fail(r, "bad alert state %u", state);
+            if ((a.seq || state != PW_ALERT_INACTIVE) && !snap_time_ok(a.born))
+                return pw_snap_fail(r, "alert birth time out of range");
+            if (!a.seq && state == PW_ALERT_INACTIVE) a.born = 0;
             if (state > PW_ALERT_FIRING) return pw_snap_fail(r, "bad alert state %u", state);
             if (state != PW_ALERT_INACTIVE &&
                 (!snap_time_ok(a.since) || !snap_time_ok(a.fired_at) || !snap_time_ok(a.last_notified)))
                 return pw_snap_fail(r, "alert times out of range");
             a.state = state;
-            if (map[k] < 0 || state == PW_ALERT_INACTIVE) continue;
+            if (state == PW_ALERT_INACTIVE) a.since = a.fired_at = a.last_notified = 0; /* only its seq counts */
+            if (map[k] < 0) continue;
             s->alerts[map[k]] = a;
+            if (state == PW_ALERT_INACTIVE) continue;
             s->nactive++;
             if (state == PW_ALERT_FIRING) e->st.firing++;
             else e->st.pending++;
         }
-        if (!s->nactive) { free(s->alerts); s->alerts = NULL; }
+        if (!alerts_keep(s, d->nrules)) { free(s->alerts); s->alerts = NULL; }
     }
     uint32_t np = pw_snap_rcount(r, 16 + 4 * nby, "pending starts");
     for (uint32_t j = 0; j < np && !r->failed; j++) {
@@ -1398,9 +1425,15 @@ static int load_metric(pw_engine *e, int mi, pw_snap_r *r) {
 
 int pw_engine_load(pw_engine *e, const void *p, size_t len, void (*report)(const char *metric, int kept, void *ud),
                    void *ud, char *err, size_t errlen) {
+    return pw_engine_load_version(e, p, len, PW_SNAPSHOT_VERSION, report, ud, err, errlen);
+}
+
+int pw_engine_load_version(pw_engine *e, const void *p, size_t len, uint32_t version,
+                           void (*report)(const char *metric, int kept, void *ud), void *ud, char *err, size_t errlen) {
     pw_snap_r r;
     pw_snap_r_init(&r, p, len);
     e->next_min = INT64_MIN; /* next_b values are restored below: the next advance recomputes the minimum */
+    r.version = version;
     e->T = pw_snap_ri64(&r);
     /* stream time comes from event times (years 0000..9999, as the decoder accepts) or the wall clock */
     if (!r.failed && e->T != INT64_MIN && (e->T < SNAP_MIN_T || e->T > SNAP_MAX_T))
@@ -1433,6 +1466,7 @@ int pw_engine_load(pw_engine *e, const void *p, size_t len, void (*report)(const
         if (mi >= 0) {
             pw_snap_r sub;
             pw_snap_r_init(&sub, r.p + r.off, (size_t)blen);
+            sub.version = r.version;
             if (load_metric(e, mi, &sub) < 0) {
                 pw_snap_fail(&r, "metric %.*s: %s", (int)nl, name, sub.err);
                 break;
@@ -1519,5 +1553,15 @@ void pw_engine_foreach_series(pw_engine *e, pw_series_fn fn, void *ud) {
             }
             fn(&v, ud);
         }
+    }
+}
+
+void pw_engine_foreach_alert(const pw_engine *e, pw_alert_fn fn, void *ud) {
+    for (int i = 0; i < e->rs->nmetrics; i++) {
+        const mstate *m = &e->m[i];
+        for (const series *s = m->head; s; s = s->next)
+            for (int k = 0; s->alerts && k < m->def->nrules; k++)
+                if (s->alerts[k].state != PW_ALERT_INACTIVE || s->alerts[k].seq)
+                    fn(&e->rs->rules[m->def->rules[k]], m->def, (const char *const *)s->labels, &s->alerts[k], ud);
     }
 }

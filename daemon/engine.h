@@ -114,6 +114,9 @@ void pw_engine_adopt(pw_engine *e, pw_engine *old, void (*report)(const char *me
 void pw_engine_save(const pw_engine *e, pw_buf *out);
 int pw_engine_load(pw_engine *e, const void *p, size_t len, void (*report)(const char *metric, int kept, void *ud),
                    void *ud, char *err, size_t errlen);
+/* The same for a section of snapshot format `version` (snapshot.h: PW_SNAPSHOT_OLDEST..PW_SNAPSHOT_VERSION). */
+int pw_engine_load_version(pw_engine *e, const void *p, size_t len, uint32_t version,
+                           void (*report)(const char *metric, int kept, void *ud), void *ud, char *err, size_t errlen);
 
 /* What a saved engine section holds per metric, without an engine (inspect). */
 typedef struct pw_saved_metric {
@@ -151,5 +154,11 @@ typedef void (*pw_series_fn)(const pw_series_view *s, void *ud);
 
 /* Visit every live series, metrics in rule-set order, series in creation order. */
 void pw_engine_foreach_series(pw_engine *e, pw_series_fn fn, void *ud);
+
+/* Visit every alert state that is not inactive or has notified (seq > 0), without computing any value:
+ * a pure read of memory (a forked snapshot writer prunes the delivery ledger with it). */
+typedef void (*pw_alert_fn)(const pw_rule_def *r, const pw_metric_def *m, const char *const *label_vals,
+                            const pw_alert *a, void *ud);
+void pw_engine_foreach_alert(const pw_engine *e, pw_alert_fn fn, void *ud);
 
 #endif

@@ -327,3 +327,115 @@ int pw_redis_get(pw_redis *r, int which, void **data, size_t *len, uint64_t *gen
     *len = got;
     return 1;
 }
+
+/* ---------- hashes (the delivery ledger) ---------- */
+
+int pw_redis_hash_foreach(pw_redis *r, const char *name,
+                          void (*fn)(const char *f, size_t fl, const char *v, size_t vl, void *ud), void *ud,
+                          char *err, size_t errlen) {
+    if (connect_if_needed(r, err, errlen) < 0) return -1;
+    char k[600], cursor[32] = "0";
+    key(r, k, sizeof k, "%s", name);
+    do {
+        const char *argv[] = {"HSCAN", k, cursor, "COUNT", "1000"};
+        size_t lens[5];
+        for (int i = 0; i < 5; i++) lens[i] = strlen(argv[i]);
+        redisReply *rep = cmd(r, err, errlen, 5, argv, lens);
+        if (!rep) return -1;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
+            rep->element[1]->type != REDIS_REPLY_ARRAY || rep->element[1]->elements % 2) {
+            freeReplyObject(rep);
+            return fail(r, err, errlen, "redis %s: unexpected HSCAN reply for %s", r->shown, k);
+        }
+        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
+        redisReply *kv = rep->element[1];
+        for (size_t i = 0; i + 1 < kv->elements; i += 2) {
+            const redisReply *f = kv->element[i], *v = kv->element[i + 1];
+            if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING) fn(f->str, f->len, v->str, v->len, ud);
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
+static int hash_cmd(pw_redis *r, const char *verb, const char *name, const char *const *args, int nargs, char *err,
+                    size_t errlen) {
+    if (nargs <= 0) return 0;
+    if (connect_if_needed(r, err, errlen) < 0) return -1;
+    char k[600];
+    key(r, k, sizeof k, "%s", name);
+    const char **argv = malloc((size_t)(nargs + 2) * sizeof *argv);
+    size_t *lens = malloc((size_t)(nargs + 2) * sizeof *lens);
+    if (!argv || !lens) { free(argv); free(lens); return fail(r, err, errlen, "out of memory"); }
+    argv[0] = verb;
+    argv[1] = k;
+    for (int i = 0; i < nargs; i++) argv[i + 2] = args[i];
+    for (int i = 0; i < nargs + 2; i++) lens[i] = strlen(argv[i]);
+    redisReply *rep = cmd(r, err, errlen, nargs + 2, argv, lens);
+    free(argv);
+    free(lens);
+    if (!rep) return -1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+int pw_redis_hash_set(pw_redis *r, const char *name, const char *const *fv, int n, char *err, size_t errlen) {
+    return hash_cmd(r, "HSET", name, fv, 2 * n, err, errlen);
+}
+
+int pw_redis_hash_del(pw_redis *r, const char *name, const char *const *f, int n, char *err, size_t errlen) {
+    return hash_cmd(r, "HDEL", name, f, n, err, errlen);
+}
+
+int pw_redis_eval(pw_redis *r, const char *const *argv, int argc, char *err, size_t errlen) {
+    if (connect_if_needed(r, err, errlen) < 0) return -1;
+    const char **av = malloc((size_t)(argc + 1) * sizeof *av);
+    size_t *lens = malloc((size_t)(argc + 1) * sizeof *lens);
+    if (!av || !lens) { free(av); free(lens); return fail(r, err, errlen, "out of memory"); }
+    av[0] = "EVAL";
+    lens[0] = 4;
+    for (int i = 0; i < argc; i++) { av[i + 1] = argv[i]; lens[i + 1] = strlen(argv[i]); }
+    redisReply *rep = cmd(r, err, errlen, argc + 1, av, lens);
+    free(av);
+    free(lens);
+    if (!rep) return -1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+int pw_redis_del(pw_redis *r, const char *name, char *err, size_t errlen) {
+    if (connect_if_needed(r, err, errlen) < 0) return -1;
+    char k[600];
+    key(r, k, sizeof k, "%s", name);
+    redisReply *rep = cmd2(r, err, errlen, "DEL", k);
+    if (!rep) return -1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+int pw_redis_keys_foreach(pw_redis *r, const char *pattern, void (*fn)(const char *name, void *ud), void *ud,
+                          char *err, size_t errlen) {
+    if (connect_if_needed(r, err, errlen) < 0) return -1;
+    char pat[600], cursor[32] = "0";
+    key(r, pat, sizeof pat, "%s", pattern);
+    size_t plen = strlen(r->prefix);
+    do {
+        const char *argv[] = {"SCAN", cursor, "MATCH", pat, "COUNT", "1000"};
+        size_t lens[6];
+        for (int i = 0; i < 6; i++) lens[i] = strlen(argv[i]);
+        redisReply *rep = cmd(r, err, errlen, 6, argv, lens);
+        if (!rep) return -1;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING) {
+            freeReplyObject(rep);
+            return fail(r, err, errlen, "redis %s: unexpected SCAN reply", r->shown);
+        }
+        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
+        redisReply *keys = rep->element[1];
+        for (size_t i = 0; i < keys->elements; i++) {
+            const char *k = keys->element[i]->str;
+            if (k && strlen(k) > plen && !strncmp(k, r->prefix, plen)) fn(k + plen, ud);
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}

@@ -52,6 +52,27 @@ int pw_redis_put(pw_redis *r, const void *blob, size_t len, uint64_t *gen, char 
  * *data (malloc'd, caller frees), *len and *gen; 0 if there is none; -1 with err. */
 int pw_redis_get(pw_redis *r, int which, void **data, size_t *len, uint64_t *gen, char *err, size_t errlen);
 
+/* Hashes beside the snapshots (the delivery ledger: PREFIX delivered:<sink>, see ledger.h).
+ * `name` is the key without the prefix. Each returns 0, or -1 with err.
+ * foreach visits every field (HSCAN, bounded replies); the strings are
+ * borrowed for the call and not NUL-terminated. */
+int pw_redis_hash_foreach(pw_redis *r, const char *name,
+                          void (*fn)(const char *f, size_t fl, const char *v, size_t vl, void *ud), void *ud,
+                          char *err, size_t errlen);
+/* HSET name f1 v1 f2 v2 ... (n pairs, NUL-terminated strings, fv[2i] field, fv[2i+1] value). */
+int pw_redis_hash_set(pw_redis *r, const char *name, const char *const *fv, int n, char *err, size_t errlen);
+/* Visit every key PREFIX<pattern> (SCAN MATCH; pattern is a glob, e.g. "delivered:*"); the name is
+ * given without the prefix, NUL-terminated, borrowed for the call. */
+int pw_redis_keys_foreach(pw_redis *r, const char *pattern, void (*fn)(const char *name, void *ud), void *ud,
+                          char *err, size_t errlen);
+/* DEL name. */
+int pw_redis_del(pw_redis *r, const char *name, char *err, size_t errlen);
+/* HDEL name f1 f2 ... (n fields). */
+int pw_redis_hash_del(pw_redis *r, const char *name, const char *const *f, int n, char *err, size_t errlen);
+
+/* EVAL with argv = {script, numkeys, keys..., args...} (NUL-terminated strings); the reply is ignored. */
+int pw_redis_eval(pw_redis *r, const char *const *argv, int argc, char *err, size_t errlen);
+
 /* The address as it may be logged ("unix:/path" or "host:port"; never credentials). */
 const char *pw_redis_address(const pw_redis *r);
 

@@ -29,9 +29,15 @@
  *     a success, and writes a final snapshot in-process at SIGTERM.
  *     The snapshot also holds the sinks' outbox (undelivered notifications),
  *     taken with every sink's queue lock held across the fork, so it matches
- *     the engine state; it is re-queued at restore (a notification being
- *     delivered at a crash is sent again, same fingerprint; none is lost). At
+ *     the engine state; it is re-queued at restore (none is lost). At
  *     SIGTERM the sinks flush first and the final snapshot keeps the rest.
+ *   - The delivery ledger (section "the delivery ledger" below, ledger.h):
+ *     sinks acknowledge what they delivered; the loop writes that to a Redis
+ *     hash per sink every turn; at restore, outbox notes and replayed
+ *     notifications a sink already delivered are not sent again (counted), so
+ *     after a kill -9 only notifications in flight (delivered, not yet
+ *     recorded) can arrive twice. With `clock: event` there is no wall-clock
+ *     evaluation, so the replay makes the same notifications as the first run.
  * Limits: one instance per consumer group (state is not shared or split
  * between instances yet).
  */
@@ -53,6 +59,7 @@
 #include "engine.h"
 #include "http.h"
 #include "event.h"
+#include "ledger.h"
 #include "log.h"
 #include "redis_store.h"
 #include "ruleset.h"
@@ -98,6 +105,7 @@ typedef struct server {
     int last_reload_ok;
     char last_reload_result[256];
     struct snapper *snap;       /* NULL without a `redis:` section */
+    struct ledger *led;         /* the delivery ledger; NULL without a `redis:` section */
     /* HTTP (NULL without an `http:` section): served from this loop, see http.h */
     pw_http *http;
     pw_api_view view;
@@ -106,6 +114,7 @@ typedef struct server {
     int nparts, cparts;
     int64_t start_ms;
     uint64_t *overflow_seen;    /* per metric of rs: engine overflow count at the last report */
+    uint64_t outbox_lost;       /* undelivered notifications no sink could take (restore, reload) */
 } server;
 
 static const char *reason_name(int r) {
@@ -146,11 +155,19 @@ static int routes_build(routes *rt, const pw_ruleset *rs, const pw_config *c) {
     return 0;
 }
 
+static int ledger_delivered(server *s, pw_sink *k, uint64_t fp, uint64_t rule_hash, int64_t born, uint32_t seq,
+                            int kind, int original);
+
 static void on_notify(const pw_notification *n, void *ud) {
     server *s = ud;
     int ri = (int)(n->rule - s->rs->rules);
     if (ri < 0 || ri >= s->rt.nrules) return;
-    for (int i = 0; i < s->rt.rule_nsinks[ri]; i++) pw_sink_submit(s->sinks[s->rt.rule_sinks[ri][i]], n);
+    for (int i = 0; i < s->rt.rule_nsinks[ri]; i++) {
+        pw_sink *k = s->sinks[s->rt.rule_sinks[ri][i]];
+        if (ledger_delivered(s, k, n->fingerprint, n->rule->def_hash, n->born, n->seq, pw_notification_kind(n), 0))
+            continue;
+        pw_sink_submit(k, n);
+    }
     char ts[40];
     pw_info("alert", "%s %s %s at %s", n->rule->name, n->firing ? (n->repeat ? "firing (repeat)" : "firing") : "resolved",
             n->metric->name, pw_time_format_s(n->at, ts, sizeof ts));
@@ -271,7 +288,9 @@ static void reload_result(server *s, int ok, const char *what) {
 
 /* snapshots block, below: undelivered notifications of old sinks move to the new ones on reload */
 static pw_snap_outbox *outbox_collect(server *s);
-static void outbox_requeue(server *s, const pw_snap_outbox *ob, int nob, const char *when);
+static void outbox_requeue(server *s, const pw_snap_outbox *ob, int nob, const char *when, int check_ledger);
+static void ledger_take(server *s, pw_sink **sinks, int n);
+static void am_rebuild_all(server *s, const char *when);
 static void outbox_free(pw_snap_outbox *ob, int n);
 
 static void reload(server *s) {
@@ -324,7 +343,8 @@ static void reload(server *s) {
         pw_info("reload", "sinks changed: restarting them");
         pw_sink **old = s->sinks;
         int nold = s->nsinks;
-        for (int i = 0; i < nold; i++) pw_sink_stop(old[i], pw_time_mono_ms() + 2000);
+        int64_t deadline = pw_time_mono_ms() + 2000; /* once for all: N hanging sinks cost 2 s, not 2N */
+        for (int i = 0; i < nold; i++) pw_sink_stop(old[i], deadline);
         s->sinks = sinks;
         s->nsinks = cfg->nsinks;
         /* what the old sinks could not deliver moves to the new ones of the same name and kind */
@@ -332,8 +352,13 @@ static void reload(server *s) {
         tmp.sinks = old;
         tmp.nsinks = nold;
         pw_snap_outbox *ob = outbox_collect(&tmp);
-        if (ob) outbox_requeue(s, ob, nold, "reload");
+        if (ob) outbox_requeue(s, ob, nold, "reload", 0);
+        else
+            pw_error("reload", "out of memory collecting the old sinks' undelivered notifications: they are lost "
+                               "(counted as failed by the old sinks)");
         outbox_free(ob, nold);
+        am_rebuild_all(s, "reload");
+        ledger_take(s, old, nold); /* what they delivered before they stopped */
         sinks_stop(old, nold, pw_time_mono_ms());
     }
     if (kafka_hash(cfg) != kafka_hash(s->cfg))
@@ -380,6 +405,7 @@ static void on_message(const pw_source_msg *m, void *ud) {
 }
 
 static void snap_log_stats(server *s);
+static void ledger_log_stats(server *s);
 
 /* Cardinality (engine.max_series): once per stats interval, one line per metric that dropped events since
  * the last report, so a label explosion is visible without a line per event. */
@@ -418,6 +444,7 @@ static void log_stats(server *s) {
             (unsigned long long)es->notifications);
     log_overflow(s);
     snap_log_stats(s);
+    ledger_log_stats(s);
     for (int i = 0; i < s->nsinks; i++) {
         pw_sink_stats st;
         pw_sink_stats_get(s->sinks[i], &st);
@@ -450,6 +477,349 @@ static pw_redis *redis_for(const pw_config *c) {
     return pw_redis_new(&rc);
 }
 
+/* ---------- the delivery ledger (README "Snapshots", ledger.h) ----------
+ * Per sink name: the map loaded at restore, consulted by on_notify until the replay has passed each entry,
+ * and the acknowledgements taken from the sink but not yet written. They are written on the main thread's own
+ * Redis connection, one HSET per sink per loop turn, with short timeouts (a slow Redis costs the loop at most
+ * LEDGER_TIMEOUT_MS per try) and a backoff while Redis is unreachable; what does not fit is counted
+ * (pipewatch_sink_ledger_acks_dropped_total). The forked snapshot writer prunes the hashes (ledger_prune). */
+#define LEDGER_PEND_MAX 16384u
+#define LEDGER_TIMEOUT_MS 500
+#define LEDGER_CHUNK 1000
+
+typedef struct ledger_sink {
+    char *name;
+    char *key;                  /* "delivered:<name>" (the store adds the prefix) */
+    pw_ledger *map;             /* NULL once empty */
+    pw_sink_ack *pend;          /* LEDGER_PEND_MAX */
+    uint32_t npend;
+    uint64_t suppressed;        /* notifications not re-sent since the restore */
+    uint64_t logged;            /* the suppressed count last logged */
+} ledger_sink;
+
+typedef struct ledger {
+    ledger_sink *v;
+    int n;
+    size_t entries;             /* in all maps: 0 = nothing to check */
+    pw_redis *r;
+    int64_t next_try;           /* mono ms */
+    int fails;
+    uint64_t write_failures;
+    pw_ratelimit rl;
+} ledger;
+
+static ledger_sink *ledger_find(ledger *l, const char *name, int add) {
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i].name, name)) return &l->v[i];
+    if (!add) return NULL;
+    ledger_sink *v = realloc(l->v, (size_t)(l->n + 1) * sizeof *v);
+    if (!v) return NULL;
+    l->v = v;
+    ledger_sink *ls = &l->v[l->n];
+    memset(ls, 0, sizeof *ls);
+    ls->name = strdup(name);
+    ls->key = malloc(strlen(name) + sizeof "delivered:");
+    ls->pend = malloc(LEDGER_PEND_MAX * sizeof *ls->pend);
+    if (!ls->name || !ls->key || !ls->pend) {
+        free(ls->name);
+        free(ls->key);
+        free(ls->pend);
+        return NULL;
+    }
+    sprintf(ls->key, "delivered:%s", name);
+    l->n++;
+    return ls;
+}
+
+static ledger *ledger_new(const pw_config *c) {
+    ledger *l = calloc(1, sizeof *l);
+    if (!l) return NULL;
+    pw_redis_conf rc = {c->redis_address, c->redis_database, c->redis_username, c->redis_password, c->redis_prefix,
+                        c->redis_connect_timeout_ms < LEDGER_TIMEOUT_MS ? c->redis_connect_timeout_ms : LEDGER_TIMEOUT_MS,
+                        c->redis_command_timeout_ms < LEDGER_TIMEOUT_MS ? c->redis_command_timeout_ms : LEDGER_TIMEOUT_MS,
+                        0};
+    l->r = pw_redis_new(&rc);
+    l->rl = (pw_ratelimit)PW_RATELIMIT_INIT(10000, 2);
+    if (!l->r) { free(l); return NULL; }
+    return l;
+}
+
+static void ledger_destroy(ledger *l) {
+    if (!l) return;
+    for (int i = 0; i < l->n; i++) {
+        free(l->v[i].name);
+        free(l->v[i].key);
+        free(l->v[i].pend);
+        pw_ledger_destroy(l->v[i].map);
+    }
+    free(l->v);
+    pw_redis_destroy(l->r);
+    free(l);
+}
+
+typedef struct ledger_load { pw_ledger *map; uint64_t bad; } ledger_load;
+static void ledger_load_field(const char *f, size_t fl, const char *v, size_t vl, void *ud) {
+    ledger_load *ll = ud;
+    pw_ledger_entry e;
+    if (pw_ledger_parse(f, fl, v, vl, &e) < 0 || pw_ledger_put(ll->map, &e) < 0) ll->bad++;
+}
+
+static void ledger_log_suppressed(ledger_sink *ls, const char *why) {
+    if (ls->suppressed == ls->logged) return;
+    pw_info("snapshot", "sink '%s': %llu notification%s not sent again: already delivered before the restart "
+                        "(delivery ledger%s)", ls->name, (unsigned long long)ls->suppressed,
+            ls->suppressed == 1 ? "" : "s", why);
+    ls->logged = ls->suppressed;
+}
+
+/* Tell the maps the life each restored alert is in (see ledger.h). */
+static void ledger_bind_alert(const pw_rule_def *r, const pw_metric_def *m, const char *const *lv, const pw_alert *a,
+                              void *ud) {
+    ledger *l = ud;
+    uint64_t fp = pw_alert_fingerprint(r, m, lv);
+    for (int i = 0; i < l->n; i++) pw_ledger_restored(l->v[i].map, fp, a->born, a->seq);
+}
+
+/* The hashes of sinks the config no longer has (removed or renamed): deleted at start, so the ledger stays
+ * bounded by the configured sinks. Failures only leave them for the next start. */
+typedef struct stale_hashes { server *s; char **names; int n, cap; } stale_hashes;
+static void stale_hash(const char *name, void *ud) {
+    stale_hashes *sh = ud;
+    const char *sink = name + strlen("delivered:");
+    for (int i = 0; i < sh->s->nsinks; i++)
+        if (!strcmp(pw_sink_name(sh->s->sinks[i]), sink)) return;
+    if (sh->n == sh->cap) {
+        int cap = sh->cap ? sh->cap * 2 : 8;
+        char **v = realloc(sh->names, (size_t)cap * sizeof *v);
+        if (!v) return;
+        sh->names = v;
+        sh->cap = cap;
+    }
+    if ((sh->names[sh->n] = strdup(name))) sh->n++;
+}
+static void ledger_drop_removed_sinks(server *s) {
+    stale_hashes sh = {s, NULL, 0, 0};
+    char err[256];
+    if (pw_redis_keys_foreach(s->led->r, "delivered:*", stale_hash, &sh, err, sizeof err) == 0)
+        for (int i = 0; i < sh.n; i++)
+            if (pw_redis_del(s->led->r, sh.names[i], err, sizeof err) == 0)
+                pw_info("snapshot", "delivery ledger: deleted %s (no sink of that name any more)", sh.names[i]);
+    for (int i = 0; i < sh.n; i++) free(sh.names[i]);
+    free(sh.names);
+}
+
+/* Restore: load every sink's hash (before consuming) and relate it to the restored alerts. -1 if Redis
+ * failed (err). */
+static int ledger_load_all(server *s, char *err, size_t errlen) {
+    ledger *l = s->led;
+    ledger_drop_removed_sinks(s);
+    for (int i = 0; i < s->nsinks; i++) {
+        ledger_sink *ls = ledger_find(l, pw_sink_name(s->sinks[i]), 1);
+        if (!ls) { snprintf(err, errlen, "out of memory"); return -1; }
+        pw_ledger_destroy(ls->map);
+        ls->map = pw_ledger_new();
+        if (!ls->map) { snprintf(err, errlen, "out of memory"); return -1; }
+        ledger_load ll = {ls->map, 0};
+        if (pw_redis_hash_foreach(l->r, ls->key, ledger_load_field, &ll, err, errlen) < 0) return -1;
+        if (ll.bad)
+            pw_warn("snapshot", "delivery ledger of sink '%s': %llu malformed entries ignored (their notifications "
+                                "may be sent again)", ls->name, (unsigned long long)ll.bad);
+    }
+    pw_engine_foreach_alert(s->eng, ledger_bind_alert, l);
+    for (int i = 0; i < l->n; i++) l->entries += pw_ledger_size(l->v[i].map);
+    return 0;
+}
+
+static void ledger_unload(ledger *l) {
+    for (int i = 0; i < l->n; i++) {
+        pw_ledger_destroy(l->v[i].map);
+        l->v[i].map = NULL;
+    }
+    l->entries = 0;
+}
+
+/* Starting with empty state: the hashes describe alerts that are gone (their new lives start at seq 1 with
+ * births that may be earlier, e.g. history consumed again): delete them. */
+static void ledger_forget(server *s) {
+    ledger *l = s->led;
+    ledger_unload(l);
+    for (int i = 0; i < s->nsinks; i++) {
+        char name[1100], err[256];
+        snprintf(name, sizeof name, "delivered:%s", pw_sink_name(s->sinks[i]));
+        if (pw_redis_del(l->r, name, err, sizeof err) < 0)
+            pw_warn("snapshot", "delivery ledger of sink '%s' not cleared (%s): after a later crash it may keep "
+                                "notifications of new alerts from being sent", pw_sink_name(s->sinks[i]), err);
+    }
+}
+
+/* After the outbox was checked: drop what no replayed notification can match (ledger.h), say what is left. */
+static void ledger_restore_done(server *s, int64_t created_ms) {
+    ledger *l = s->led;
+    l->entries = 0;
+    for (int i = 0; i < l->n; i++) {
+        ledger_sink *ls = &l->v[i];
+        if (!ls->map) continue;
+        pw_ledger_restored_done(ls->map, created_ms);
+        ledger_log_suppressed(ls, "; outbox notes of the snapshot delivered after it was taken");
+        pw_info("snapshot", "delivery ledger of sink '%s': %zu alert%s with a notification delivered since the "
+                            "snapshot was taken or shortly before", ls->name, pw_ledger_size(ls->map),
+                pw_ledger_size(ls->map) == 1 ? "" : "s");
+        l->entries += pw_ledger_size(ls->map);
+        if (!pw_ledger_size(ls->map)) { pw_ledger_destroy(ls->map); ls->map = NULL; }
+    }
+}
+
+
+static void ledger_log_stats(server *s) {
+    for (int i = 0; s->led && i < s->led->n; i++) ledger_log_suppressed(&s->led->v[i], "");
+    if (s->led && s->led->write_failures)
+        pw_warn("stats", "delivery ledger: %llu failed writes (acknowledgements kept and retried)",
+                (unsigned long long)s->led->write_failures);
+}
+
+/* Whether sink k already delivered this notification before the restart (then it is counted, not sent). */
+static int ledger_delivered(server *s, pw_sink *k, uint64_t fp, uint64_t rule_hash, int64_t born, uint32_t seq,
+                            int kind, int original) {
+    ledger *l = s->led;
+    if (!l || !l->entries || !seq) return 0;
+    ledger_sink *ls = ledger_find(l, pw_sink_name(k), 0);
+    if (!ls || !ls->map) return 0;
+    size_t before = pw_ledger_size(ls->map);
+    int skip = pw_ledger_check(ls->map, fp, rule_hash, born, seq, kind, original);
+    l->entries -= before - pw_ledger_size(ls->map);
+    if (skip) {
+        pw_sink_count_suppressed(k);
+        ls->suppressed++;
+    }
+    if (!pw_ledger_size(ls->map)) { /* the replay has passed every entry of this sink */
+        pw_ledger_destroy(ls->map);
+        ls->map = NULL;
+        ledger_log_suppressed(ls, "; the replay has caught up with it");
+    }
+    return skip;
+}
+
+/* Take the sinks' acknowledgements (every loop turn; and old sinks before a reload destroys them). */
+static void ledger_take(server *s, pw_sink **sinks, int n) {
+    ledger *l = s->led;
+    if (!l) return;
+    for (int i = 0; i < n; i++) {
+        ledger_sink *ls = ledger_find(l, pw_sink_name(sinks[i]), 1);
+        if (!ls) continue;
+        ls->npend += pw_sink_acks_take(sinks[i], ls->pend + ls->npend, LEDGER_PEND_MAX - ls->npend);
+    }
+}
+
+/* Write what was taken (force: ignore the backoff, at shutdown). */
+static void ledger_flush(server *s, int force) {
+    ledger *l = s->led;
+    if (!l) return;
+    int64_t now = pw_time_mono_ms();
+    if (!force && now < l->next_try) return;
+    const char *fv[2 * LEDGER_CHUNK];
+    char (*fields)[17] = NULL, (*vals)[PW_LEDGER_VALUE_MAX] = NULL;
+    for (int i = 0; i < l->n; i++) {
+        ledger_sink *ls = &l->v[i];
+        while (ls->npend) {
+            if (!fields) {
+                fields = malloc(LEDGER_CHUNK * sizeof *fields);
+                vals = malloc(LEDGER_CHUNK * sizeof *vals);
+                if (!fields || !vals) { free(fields); free(vals); return; }
+            }
+            uint32_t c = ls->npend < LEDGER_CHUNK ? ls->npend : LEDGER_CHUNK;
+            int64_t wall = pw_time_now_ms();
+            for (uint32_t j = 0; j < c; j++) {
+                pw_ledger_entry e = {.fingerprint = ls->pend[j].fingerprint, .rule_hash = ls->pend[j].rule_hash,
+                                     .born = ls->pend[j].born, .seq = ls->pend[j].seq, .kind = ls->pend[j].kind,
+                                     .written_ms = wall};
+                pw_ledger_format(&e, fields[j], vals[j]);
+                fv[2 * j] = fields[j];
+                fv[2 * j + 1] = vals[j];
+            }
+            char err[512];
+            if (pw_redis_hash_set(l->r, ls->key, fv, (int)c, err, sizeof err) < 0) {
+                l->write_failures++;
+                l->fails++;
+                int64_t delay = 500LL << (l->fails < 5 ? l->fails - 1 : 4); /* 0.5 s ... 8 s */
+                l->next_try = now + delay;
+                uint64_t sup;
+                if (pw_ratelimit_allow(&l->rl, &sup))
+                    pw_warn("snapshot", "delivery ledger: cannot record %u delivered notification%s of sink '%s' (kept, "
+                                        "retry in %.1f s; %llu similar messages suppressed): %s", ls->npend,
+                            ls->npend == 1 ? "" : "s", ls->name, (double)delay / 1000.0, (unsigned long long)sup, err);
+                free(fields);
+                free(vals);
+                return;
+            }
+            l->fails = 0;
+            memmove(ls->pend, ls->pend + c, (size_t)(ls->npend - c) * sizeof *ls->pend);
+            ls->npend -= c;
+        }
+    }
+    free(fields);
+    free(vals);
+}
+
+/* The forked writer, after its snapshot is visible: delete the ledger fields of alerts that are not in it
+ * (no state, never notified: series forgotten, rules removed), which bounds the hashes by live alerts. Only
+ * fields written before the fork are deleted (a newer one may belong to an alert born after the fork), and
+ * only if unchanged (one Lua call per chunk compares the value). Failures only leave fields for next time. */
+static const char PRUNE_LUA[] =
+    "local n = 0 "
+    "for i = 1, #ARGV, 2 do "
+    "  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then n = n + redis.call('HDEL', KEYS[1], ARGV[i]) end "
+    "end return n";
+static void live_alert(const pw_rule_def *r, const pw_metric_def *m, const char *const *lv, const pw_alert *a,
+                       void *ud) {
+    (void)a;
+    pw_ledger_entry e = {.fingerprint = pw_alert_fingerprint(r, m, lv), .seq = 1};
+    pw_ledger_put(ud, &e);
+}
+typedef struct prune_scan { pw_ledger *live; int64_t fork_wall; pw_buf fv; uint32_t n; } prune_scan;
+static void prune_field(const char *f, size_t fl, const char *v, size_t vl, void *ud) {
+    prune_scan *ps = ud;
+    pw_ledger_entry e;
+    if (pw_ledger_parse(f, fl, v, vl, &e) == 0 && (pw_ledger_has(ps->live, e.fingerprint) || e.written_ms >= ps->fork_wall))
+        return;
+    pw_buf_append(&ps->fv, f, fl); /* malformed ones go too */
+    pw_buf_putc(&ps->fv, 0);
+    pw_buf_append(&ps->fv, v, vl);
+    pw_buf_putc(&ps->fv, 0);
+    ps->n++;
+}
+static void ledger_prune(server *s, int64_t fork_wall) {
+    pw_ledger *live = pw_ledger_new();
+    if (!live) return;
+    pw_engine_foreach_alert(s->eng, live_alert, live);
+    pw_redis *r = redis_for(s->cfg);
+    for (int i = 0; r && i < s->nsinks; i++) {
+        char name[1100];
+        snprintf(name, sizeof name, "delivered:%s", pw_sink_name(s->sinks[i]));
+        prune_scan ps = {live, fork_wall, {0}, 0};
+        pw_buf_init(&ps.fv);
+        char err[256];
+        if (pw_redis_hash_foreach(r, name, prune_field, &ps, err, sizeof err) == 0 && ps.n) {
+            char key[1200];
+            snprintf(key, sizeof key, "%s%s", s->cfg->redis_prefix, name);
+            const char **argv = malloc((size_t)(2 * LEDGER_CHUNK + 3) * sizeof *argv);
+            const char *p = ps.fv.data;
+            for (uint32_t done = 0; argv && done < ps.n;) {
+                uint32_t c = ps.n - done < LEDGER_CHUNK ? ps.n - done : LEDGER_CHUNK;
+                argv[0] = PRUNE_LUA;
+                argv[1] = "1";
+                argv[2] = key;
+                for (uint32_t j = 0; j < 2 * c; j++) { argv[3 + j] = p; p += strlen(p) + 1; }
+                if (pw_redis_eval(r, argv, (int)(3 + 2 * c), err, sizeof err) < 0) break;
+                done += c;
+            }
+            free(argv);
+        }
+        pw_buf_free(&ps.fv);
+    }
+    pw_redis_destroy(r);
+    pw_ledger_destroy(live);
+}
+
 typedef struct offs { pw_snap_offset *v; int n, cap; } offs;
 static void add_off(const char *topic, int32_t partition, int64_t next, void *ud) {
     offs *o = ud;
@@ -467,25 +837,32 @@ static void add_off(const char *topic, int32_t partition, int64_t next, void *ud
 
 /* The outbox: every sink's undelivered notifications (pw_sink_outbox_foreach: hold the sinks, or be the
  * forked child of a holder, or have stopped them). Notes borrow the sinks' bytes. */
-typedef struct note_vec { pw_snap_outbox *o; uint32_t cap; } note_vec;
+typedef struct note_vec { pw_snap_outbox *o; uint32_t cap; int failed; } note_vec;
 static void add_note(const pw_snap_note *n, void *ud) {
     note_vec *nv = ud;
+    if (nv->failed) return;
     if (nv->o->n == nv->cap) {
         uint32_t cap = nv->cap ? nv->cap * 2 : 64;
         pw_snap_note *v = realloc(nv->o->notes, (size_t)cap * sizeof *v);
-        if (!v) return; /* pw_snapshot_encode writes what we have: n stays consistent */
+        if (!v) { nv->failed = 1; return; } /* the whole collection fails: never a snapshot missing notes */
         nv->o->notes = v;
         nv->cap = cap;
     }
     nv->o->notes[nv->o->n++] = *n;
 }
+static void outbox_free(pw_snap_outbox *ob, int n);
+/* NULL if out of memory (then nothing may be written as if complete). */
 static pw_snap_outbox *outbox_collect(server *s) {
     pw_snap_outbox *ob = calloc((size_t)s->nsinks + 1, sizeof *ob);
     for (int i = 0; ob && i < s->nsinks; i++) {
         ob[i].sink = pw_sink_name(s->sinks[i]);
         ob[i].kind = (int)pw_sink_kind_of(s->sinks[i]);
-        note_vec nv = {&ob[i], 0};
-        pw_sink_outbox_foreach(s->sinks[i], add_note, &nv);
+        note_vec nv = {&ob[i], 0, 0};
+        uint32_t seen = pw_sink_outbox_foreach(s->sinks[i], add_note, &nv);
+        if (nv.failed || seen != ob[i].n) {
+            outbox_free(ob, s->nsinks);
+            return NULL;
+        }
     }
     return ob;
 }
@@ -527,6 +904,7 @@ static void snap_fork(server *s) {
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t fork_wall = pw_time_now_ms();
     /* The outbox is consistent with the engine: this thread makes every notification and is here, and
      * while the sinks are held no notification enters or leaves any outbox (delivery threads block only
      * if they need the lock during the fork). */
@@ -544,6 +922,7 @@ static void snap_fork(server *s) {
         size_t bytes = 0;
         char err[400], line[512];
         int rc = snap_write(s, o.v, o.n, &gen, &bytes, &notes, err, sizeof err);
+        if (rc == 0) ledger_prune(s, fork_wall);
         clock_gettime(CLOCK_MONOTONIC, &c1);
         long long us = (long long)(c1.tv_sec - c0.tv_sec) * 1000000 + (c1.tv_nsec - c0.tv_nsec) / 1000;
         int len = rc == 0 ? snprintf(line, sizeof line, "ok %llu %zu %lld %llu", (unsigned long long)gen, bytes, us,
@@ -619,6 +998,21 @@ static void snap_tick(server *s) {
             int ok = r > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && !strncmp(msg, "ok ", 3);
             if (!ok && !msg[0]) snprintf(msg, sizeof msg, "the writer process died (status %d)", r > 0 ? st : -1);
             snap_done(s, ok, ok ? msg : (!strncmp(msg, "error ", 6) ? msg + 6 : msg));
+        } else if (r == 0) {
+            /* Watchdog: a writer stuck (in getaddrinfo behind a lock a librdkafka thread held at the fork, or
+             * on a Redis that accepts and never answers) would block every later snapshot. Past connect + 2 x
+             * command timeout + a margin for encoding (10 s, or 3 x the last writer's time if more), kill it. */
+            int64_t margin = 3 * sn->last_dur_us / 1000 > 10000 ? 3 * sn->last_dur_us / 1000 : 10000;
+            int64_t limit = s->cfg->redis_connect_timeout_ms + 2 * s->cfg->redis_command_timeout_ms + margin;
+            if (pw_time_mono_ms() - sn->child_started > limit) {
+                kill(sn->child, SIGKILL);
+                waitpid(sn->child, NULL, 0);
+                close(sn->pipefd);
+                sn->child = 0;
+                char msg[160];
+                snprintf(msg, sizeof msg, "the writer process did not finish within %.1f s: killed", limit / 1000.0);
+                snap_done(s, 0, msg);
+            }
         }
     }
     int64_t now = pw_time_mono_ms();
@@ -641,25 +1035,35 @@ static void snap_log_stats(server *s) {
 
 /* Re-queue a restored outbox into the sinks of the same name and kind (the bytes were rendered for that kind).
  * Notes of a sink that no longer exists, or is now of another kind, cannot be sent: counted and logged. */
-static void outbox_requeue(server *s, const pw_snap_outbox *ob, int nob, const char *when) {
+static void outbox_requeue(server *s, const pw_snap_outbox *ob, int nob, const char *when, int check_ledger) {
     for (int i = 0; i < nob; i++) {
         if (!ob[i].n) continue;
         pw_sink *k = NULL;
         for (int j = 0; j < s->nsinks && !k; j++)
             if (!strcmp(pw_sink_name(s->sinks[j]), ob[i].sink)) k = s->sinks[j];
         if (!k || (int)pw_sink_kind_of(k) != ob[i].kind) {
+            s->outbox_lost += ob[i].n;
             pw_error("snapshot", "%s: %u undelivered notification%s for sink '%s' (%s) lost: %s", when, ob[i].n,
                      ob[i].n == 1 ? "" : "s", ob[i].sink, pw_sink_kind_name((pw_sink_kind)ob[i].kind),
                      k ? "that sink is now of another kind" : "no such sink any more");
             continue;
         }
-        uint32_t queued = 0;
-        for (uint32_t j = 0; j < ob[i].n; j++) queued += pw_sink_requeue(k, &ob[i].notes[j]) == 0;
-        if (queued < ob[i].n)
+        uint32_t queued = 0, delivered = 0;
+        for (uint32_t j = 0; j < ob[i].n; j++) {
+            const pw_snap_note *nt = &ob[i].notes[j];
+            /* delivered after that snapshot was taken (the ledger knows): not again */
+            if (check_ledger &&
+                ledger_delivered(s, k, nt->fingerprint, nt->rule_hash, nt->born, nt->seq, nt->kind, 1)) {
+                delivered++;
+                continue;
+            }
+            queued += pw_sink_requeue(k, nt) == 0;
+        }
+        if (queued + delivered < ob[i].n)
             pw_error("snapshot", "%s: sink '%s': %u of %u undelivered notifications dropped (queue full; counted "
-                                 "as dropped)", when, ob[i].sink, ob[i].n - queued, ob[i].n);
-        pw_info("snapshot", "%s: sink '%s': re-queued %u undelivered notification%s", when, ob[i].sink, queued,
-                queued == 1 ? "" : "s");
+                                 "as dropped)", when, ob[i].sink, ob[i].n - queued - delivered, ob[i].n);
+        pw_info("snapshot", "%s: sink '%s': re-queued %u undelivered notification%s%s", when, ob[i].sink, queued,
+                queued == 1 ? "" : "s", delivered ? " (others were delivered after the snapshot: not again)" : "");
     }
 }
 
@@ -699,6 +1103,19 @@ static void am_rebuild_series(const pw_series_view *v, void *ud) {
     }
 }
 
+/* After a restore, and after a reload that rebuilt the sinks (new alertmanager sinks start with empty tables). */
+static void am_rebuild_all(server *s, const char *when) {
+    int any = 0;
+    for (int i = 0; i < s->nsinks; i++) any |= pw_sink_kind_of(s->sinks[i]) == PW_SINK_ALERTMANAGER;
+    if (!any) return;
+    am_rebuild ab = {s, 0};
+    pw_engine_foreach_series(s->eng, am_rebuild_series, &ab);
+    if (ab.n)
+        pw_info(!strcmp(when, "reload") ? "reload" : "snapshot",
+                "%s: re-sending %llu firing alert%s to alertmanager sinks (their re-send tables are rebuilt from "
+                "the alert states)", when, (unsigned long long)ab.n, ab.n == 1 ? "" : "s");
+}
+
 static void report_restored(const char *metric, int kept, void *ud) {
     (void)ud;
     pw_info("snapshot", "metric %s: %s", metric, kept ? "unchanged, state restored" : "new or changed, starts empty");
@@ -714,6 +1131,8 @@ static int snap_restore(server *s) {
     }
     s->snap = calloc(1, sizeof *s->snap);
     if (!s->snap) return -1;
+    s->led = ledger_new(s->cfg);
+    if (!s->led) return -1;
     pw_redis *r = redis_for(s->cfg);
     if (!r) return -1;
     pw_info("snapshot", "loading the newest snapshot from redis %s (prefix %s)", pw_redis_address(r),
@@ -735,6 +1154,7 @@ static int snap_restore(server *s) {
         if (rc == 0) {
             if (which == 0) pw_info("snapshot", "no snapshot in redis: starting with empty state");
             else pw_error("snapshot", "no previous generation to fall back on: starting with empty state");
+            ledger_forget(s); /* its entries describe alerts that are gone: new ones start at seq 1 */
             break;
         }
         pw_engine *eng = rc > 0 ? engine_for(s, s->rs, s->cfg) : NULL;
@@ -755,13 +1175,15 @@ static int snap_restore(server *s) {
                 pw_source_seed(s->src, info.offsets[i].topic, info.offsets[i].partition, info.offsets[i].next);
             pw_engine_destroy(s->eng);
             s->eng = eng;
-            outbox_requeue(s, info.outbox, info.noutbox, "restore");
-            am_rebuild ab = {s, 0};
-            pw_engine_foreach_series(s->eng, am_rebuild_series, &ab);
-            if (ab.n)
-                pw_info("snapshot", "re-sending %llu firing alert%s to alertmanager sinks (their re-send tables are "
-                                    "rebuilt from the restored alert states)", (unsigned long long)ab.n,
-                        ab.n == 1 ? "" : "s");
+            /* the delivery ledger, before anything is re-queued or replayed (a failure costs duplicates only) */
+            if (ledger_load_all(s, err, sizeof err) < 0) {
+                pw_error("snapshot", "delivery ledger not loaded (%s): notifications delivered since that snapshot "
+                                     "will be sent again", err);
+                ledger_unload(s->led); /* a partial ledger is not related to the snapshot: none at all */
+            }
+            outbox_requeue(s, info.outbox, info.noutbox, "restore", 1);
+            ledger_restore_done(s, info.created_ms);
+            am_rebuild_all(s, "restore");
             pw_snapshot_info_free(&info);
             free(data);
             break;
@@ -770,7 +1192,10 @@ static int snap_restore(server *s) {
         pw_engine_destroy(eng);
         free(data);
         refused_gen = gen;
-        if (which == 1) pw_error("snapshot", "no valid snapshot: starting with empty state");
+        if (which == 1) {
+            pw_error("snapshot", "no valid snapshot: starting with empty state");
+            ledger_forget(s);
+        }
         which++;
     }
     pw_redis_destroy(r);
@@ -904,6 +1329,7 @@ static const pw_api_view *http_view(void *ud) {
     v->last_reload_ok = s->last_reload_ok;
     v->last_reload_result = s->last_reload_result;
     v->latency = &s->latency;
+    v->outbox_lost = s->outbox_lost;
     if (s->snap) {
         const snapper *sn = s->snap;
         v->snap_enabled = 1;
@@ -1009,8 +1435,12 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
             pw_sd_watchdog_ping();
             next_wd = now + wd_ms;
         }
-        if (now >= next_eval) {
-            if (s.cfg->clock_wall) pw_engine_advance(s.eng, pw_time_now_ms());
+        if (now >= next_eval && s.cfg->clock_wall) {
+            /* Only with the wall clock: with `clock: event` stream time moves with events alone, so this would
+             * evaluate at the same T at moments that depend on wall time, and a replay of the same events
+             * (after a restart) could fire `for`/`absent`/`repeat` timers at other evaluations. Event time
+             * evaluations (after each event, at each boundary) are the whole story there: deterministic. */
+            pw_engine_advance(s.eng, pw_time_now_ms());
             pw_engine_evaluate_all(s.eng);
             next_eval = now + s.cfg->evaluate_every_ms;
         }
@@ -1021,6 +1451,8 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
             next_stats = now + stats_ms;
         }
         snap_tick(&s);
+        ledger_take(&s, s.sinks, s.nsinks);
+        ledger_flush(&s, 0);
     }
 
     pw_sd_stopping();
@@ -1036,6 +1468,11 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
     s.src = NULL;
     for (int i = 0; i < s.nsinks; i++) pw_sink_stop(s.sinks[i], deadline); /* flush before the final snapshot */
     snap_final(&s, final.v, final.n);
+    ledger_take(&s, s.sinks, s.nsinks); /* what the sinks delivered until they stopped */
+    ledger_flush(&s, 1);
+    for (int i = 0; s.led && i < s.led->n; i++) ledger_log_suppressed(&s.led->v[i], "");
+    ledger_destroy(s.led);
+    s.led = NULL;
     for (int i = 0; i < final.n; i++) free(final.v[i].topic);
     free(final.v);
     free(s.snap);

@@ -35,8 +35,9 @@
  * (s->batch; it leaves the outbox under mu before its bytes are freed) and
  * the parked items a kind handed to a library (kafka) until it acknowledges
  * them. pw_sink_outbox_hold keeps all three still across the daemon's fork().
- * An item being delivered at a crash is in the snapshot and is sent again
- * after the restart: a duplicate with the same fingerprint, never a loss.
+ * An item being delivered at a crash is in the snapshot; after the restart it
+ * is sent again unless the delivery ledger knows it was delivered: each
+ * delivered item is acknowledged (pw_sink_acks_take) for the daemon to record.
  *
  * Limits: delivery is in order and one batch at a time, so a receiver that
  * keeps timing out delays everything behind it (by design: ordering matters
@@ -199,6 +200,8 @@ pw_sink *pw_sink_new(const pw_sink_conf *conf, char *errbuf, size_t errlen) {
     atomic_init(&s->dropped, 0);
     atomic_init(&s->retries, 0);
     atomic_init(&s->untracked, 0);
+    atomic_init(&s->suppressed, 0);
+    atomic_init(&s->acks_dropped, 0);
     pw_buf_init(&s->rbuf);
     s->drop_rl = (pw_ratelimit)PW_RATELIMIT_INIT(10000, 5);
     s->retry_rl = (pw_ratelimit)PW_RATELIMIT_INIT(10000, 5);
@@ -222,6 +225,7 @@ pw_sink *pw_sink_new(const pw_sink_conf *conf, char *errbuf, size_t errlen) {
     }
     pw_buf_free(&err);
     s->ring = xcalloc(s->conf.queue_max, sizeof *s->ring);
+    s->acks = xcalloc(PW_SINK_ACKS_MAX, sizeof *s->acks);
     s->batch = xcalloc((size_t)(ops->batch_max > 0 ? ops->batch_max : 1), sizeof *s->batch);
     s->parked = xcalloc(s->conf.queue_max, sizeof *s->parked);
     s->parked_seq = xcalloc(s->conf.queue_max, sizeof *s->parked_seq);
@@ -233,6 +237,7 @@ pw_sink *pw_sink_new(const pw_sink_conf *conf, char *errbuf, size_t errlen) {
         ops->fini(s);
         pw_buf_free(&s->rbuf);
         free(s->ring);
+        free(s->acks);
         free(s->batch);
         free(s->parked);
         free(s->parked_seq);
@@ -319,10 +324,15 @@ static int deliver(pw_sink *s, pw_sink_item *it, int n) {
         memset(&a, 0, sizeof a);
         a.attempt = attempt;
         pw_sink_result r = s->ops->deliver(s, it, n, &a);
-        if (r == PW_SINK_SENT) { pw_sink_count_sent(s, (uint64_t)n); return 0; }
+        if (r == PW_SINK_SENT) {
+            pw_sink_count_sent(s, (uint64_t)n);
+            pw_sink_acknowledge(s, it, n);
+            return 0;
+        }
         if (r == PW_SINK_HANDED_OFF) return 0;
-        if (r == PW_SINK_FAILED && pw_sink_stopping(s) && pw_time_mono_ms() >= pw_sink_deadline(s))
-            return 1; /* a request abandoned at the deadline */
+        /* a request abandoned at the deadline (not a refusal: a 4xx after the deadline is still final and
+         * leaves the outbox, else it would be sent again at every restart) */
+        if (r == PW_SINK_FAILED && a.abandoned) return 1;
         if (r == PW_SINK_FAILED) {
             pw_sink_count_failed(s, (uint64_t)n);
             pw_sink_warn_limited(s, "%s; %d notification%s failed (not retried)", a.why[0] ? a.why : "error",
@@ -469,6 +479,10 @@ void pw_sink_submit(pw_sink *s, const pw_notification *n) {
     it.fingerprint = n->fingerprint;
     it.at = n->at;
     it.firing = n->firing;
+    it.kind = pw_notification_kind(n);
+    it.seq = n->seq;
+    it.born = n->born;
+    it.rule_hash = n->rule ? n->rule->def_hash : 0;
     /* keep the scratch buffer from pinning a rare huge render forever */
     if (s->rbuf.cap > 1u << 20) pw_buf_free(&s->rbuf);
 
@@ -498,16 +512,60 @@ static pw_sink_item *parked_at(pw_sink *s, uintptr_t ticket) {
     return &s->parked[ticket - 1];
 }
 
+static void ack_locked(pw_sink *s, const pw_sink_item *it, int n) {
+    for (int i = 0; i < n; i++) {
+        if (!it[i].seq || atomic_load(&s->finished)) continue;
+        if (s->nacks == PW_SINK_ACKS_MAX) { atomic_fetch_add(&s->acks_dropped, 1); continue; }
+        pw_sink_ack *a = &s->acks[s->nacks++];
+        a->fingerprint = it[i].fingerprint;
+        a->rule_hash = it[i].rule_hash;
+        a->seq = it[i].seq;
+        a->born = it[i].born;
+        a->kind = (uint8_t)it[i].kind;
+    }
+}
+
+void pw_sink_acknowledge(pw_sink *s, const pw_sink_item *it, int n) {
+    pthread_mutex_lock(&s->mu);
+    ack_locked(s, it, n);
+    pthread_mutex_unlock(&s->mu);
+}
+
+uint32_t pw_sink_acks_take(pw_sink *s, pw_sink_ack *out, uint32_t max) {
+    pthread_mutex_lock(&s->mu);
+    uint32_t n = s->nacks < max ? s->nacks : max;
+    memcpy(out, s->acks, (size_t)n * sizeof *out);
+    memmove(s->acks, s->acks + n, (size_t)(s->nacks - n) * sizeof *s->acks);
+    s->nacks -= n;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+void pw_sink_count_suppressed(pw_sink *s) { atomic_fetch_add(&s->suppressed, 1); }
+void pw_sink_count_acks_dropped(pw_sink *s, uint64_t n) { atomic_fetch_add(&s->acks_dropped, n); }
+
+void pw_sink_unpark_into(pw_sink *s, uintptr_t ticket, pw_sink_item *out) {
+    pthread_mutex_lock(&s->mu);
+    pw_sink_item *it = parked_at(s, ticket);
+    if (it) {
+        *out = *it;
+        memset(it, 0, sizeof *it);
+        s->parked_free[s->nparked_free++] = (uint32_t)(ticket - 1);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 char *pw_sink_unpark(pw_sink *s, uintptr_t ticket, int take) {
     pthread_mutex_lock(&s->mu);
     pw_sink_item *it = parked_at(s, ticket);
     char *d = it ? it->data : NULL;
+    if (it && take == 2) ack_locked(s, it, 1);
     if (it) {
         memset(it, 0, sizeof *it);
         s->parked_free[s->nparked_free++] = (uint32_t)(ticket - 1);
     }
     pthread_mutex_unlock(&s->mu);
-    if (take) return d;
+    if (take == 1) return d;
     free(d);
     return NULL;
 }
@@ -517,8 +575,16 @@ void pw_sink_outbox_release(pw_sink *s) { pthread_mutex_unlock(&s->mu); }
 
 static void visit(const pw_sink_item *it, void (*fn)(const pw_snap_note *n, void *ud), void *ud) {
     if (!it->data) return;
-    pw_snap_note n = {.fingerprint = it->fingerprint, .at = it->at, .firing = it->firing, .data = it->data, .len = it->len};
+    pw_snap_note n = {.fingerprint = it->fingerprint, .at = it->at, .firing = it->firing, .kind = it->kind,
+                      .seq = it->seq, .born = it->born, .rule_hash = it->rule_hash, .data = it->data,
+                      .len = it->len};
     fn(&n, ud);
+}
+
+typedef struct parked_ref { uint64_t seq; uint32_t slot; } parked_ref;
+static int parked_cmp(const void *a, const void *b) {
+    uint64_t x = ((const parked_ref *)a)->seq, y = ((const parked_ref *)b)->seq;
+    return x < y ? -1 : x > y;
 }
 
 uint32_t pw_sink_outbox_foreach(const pw_sink *s, void (*fn)(const pw_snap_note *n, void *ud), void *ud) {
@@ -526,15 +592,14 @@ uint32_t pw_sink_outbox_foreach(const pw_sink *s, void (*fn)(const pw_snap_note 
     /* parked items are the oldest (handed off before the batch was taken): in the order they were parked */
     uint32_t nparked = q - s->nparked_free;
     if (nparked) {
-        uint32_t *idx = malloc((size_t)nparked * sizeof *idx), k = 0;
+        /* in parking order: O(n log n), as many as queue_max with the broker down (reload, final snapshot) */
+        parked_ref *idx = malloc((size_t)nparked * sizeof *idx);
+        if (!idx) return UINT32_MAX;
+        uint32_t k = 0;
         for (uint32_t i = 0; idx && i < q && k < nparked; i++)
-            if (s->parked[i].data) idx[k++] = i;
-        /* insertion sort by sequence: parked items are few (librdkafka acknowledges within milliseconds) */
-        for (uint32_t i = 1; idx && i < k; i++)
-            for (uint32_t j = i; j > 0 && s->parked_seq[idx[j - 1]] > s->parked_seq[idx[j]]; j--) {
-                uint32_t t = idx[j]; idx[j] = idx[j - 1]; idx[j - 1] = t;
-            }
-        for (uint32_t i = 0; idx && i < k; i++, before++) visit(&s->parked[idx[i]], fn, ud);
+            if (s->parked[i].data) { idx[k].seq = s->parked_seq[i]; idx[k++].slot = i; }
+        if (idx) qsort(idx, k, sizeof *idx, parked_cmp);
+        for (uint32_t i = 0; idx && i < k; i++, before++) visit(&s->parked[idx[i].slot], fn, ud);
         free(idx);
     }
     for (int i = 0; i < s->nbatch; i++) if (s->batch[i].data) { visit(&s->batch[i], fn, ud); before++; }
@@ -557,6 +622,10 @@ int pw_sink_requeue(pw_sink *s, const pw_snap_note *n) {
     it.fingerprint = n->fingerprint;
     it.at = n->at;
     it.firing = n->firing;
+    it.kind = n->kind;
+    it.seq = n->seq;
+    it.born = n->born;
+    it.rule_hash = n->rule_hash;
     pthread_mutex_lock(&s->mu);
     s->ring[(s->head + s->count) % s->conf.queue_max] = it;
     s->count++;
@@ -610,6 +679,7 @@ void pw_sink_destroy(pw_sink *s) {
     pthread_cond_destroy(&s->cv);
     for (uint32_t i = 0; i < s->count; i++) free(s->ring[(s->head + i) % s->conf.queue_max].data);
     free(s->ring);
+    free(s->acks);
     free(s->batch);
     for (uint32_t i = 0; i < s->conf.queue_max; i++) free(s->parked[i].data);
     free(s->parked);
@@ -641,6 +711,11 @@ void pw_sink_stats_get(const pw_sink *s, pw_sink_stats *out) {
     out->dropped = atomic_load(&m->dropped);
     out->retries = atomic_load(&m->retries);
     out->untracked = atomic_load(&m->untracked);
+    out->suppressed = atomic_load(&m->suppressed);
+    out->acks_dropped = atomic_load(&m->acks_dropped);
+    pthread_mutex_lock(&m->mu);
+    out->unacknowledged = m->conf.queue_max - m->nparked_free;
+    pthread_mutex_unlock(&m->mu);
     uint64_t done = out->sent + out->failed;
     out->queued = out->submitted > done ? out->submitted - done : 0;
 }

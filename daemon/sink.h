@@ -63,7 +63,19 @@ typedef struct pw_sink_stats {
     uint64_t queued;          /* in the queue now (submitted - sent - failed) */
     uint64_t untracked;       /* alertmanager: firing alerts sent but not kept for re-sending
                                * because the firing table (queue_max * 10) was full */
+    uint64_t suppressed;      /* not submitted: already delivered before a restart (delivery ledger) */
+    uint64_t acks_dropped;    /* delivered, but the ledger was not told (its buffer was full) */
+    uint64_t unacknowledged;  /* kafka: handed to librdkafka, no delivery report yet (in the outbox) */
 } pw_sink_stats;
+
+/* A delivered notification, as the delivery ledger records it (README "Snapshots"). */
+typedef struct pw_sink_ack {
+    uint64_t fingerprint;
+    uint64_t rule_hash;
+    int64_t born;
+    uint32_t seq;
+    uint8_t kind;
+} pw_sink_ack;
 
 typedef struct pw_sink pw_sink;
 
@@ -94,7 +106,7 @@ const char *pw_sink_name(const pw_sink *s);
  * sending meanwhile and blocks only when it next needs the lock.
  *
  * pw_sink_outbox_foreach visits the outbox oldest first and returns how many
- * it visited; only while held, or in a child forked while held (it takes no
+ * it visited (UINT32_MAX if it could not: out of memory); only while held, or in a child forked while held (it takes no
  * lock). The notes are borrowed for the call. */
 struct pw_snap_note;
 void pw_sink_outbox_hold(pw_sink *s);
@@ -103,6 +115,12 @@ uint32_t pw_sink_outbox_foreach(const pw_sink *s, void (*fn)(const struct pw_sna
 /* Restore: queue a note's bytes as they are (not rendered again). Never
  * blocks; 0, or -1 when the queue is full or stopped (counted as dropped). Main thread. */
 int pw_sink_requeue(pw_sink *s, const struct pw_snap_note *n);
+/* The delivery ledger (main thread): move up to max acknowledgements of delivered notifications into
+ * out (oldest first); returns how many. Count a notification that was not submitted because the
+ * ledger says it was delivered before a restart. */
+uint32_t pw_sink_acks_take(pw_sink *s, pw_sink_ack *out, uint32_t max);
+void pw_sink_count_suppressed(pw_sink *s);
+void pw_sink_count_acks_dropped(pw_sink *s, uint64_t n);
 pw_sink_kind pw_sink_kind_of(const pw_sink *s);
 const char *pw_sink_kind_name(pw_sink_kind k);    /* "log", "webhook", ... */
 

@@ -31,7 +31,14 @@ typedef struct pw_sink_item {
     uint64_t fingerprint;
     int64_t at;           /* the notification's evaluation time, ms since the epoch */
     int firing;           /* 1 firing (or repeat), 0 resolved */
+    int kind;             /* PW_NOTE_RESOLVED/FIRING/REPEAT */
+    uint32_t seq;         /* the alert's seq (0 = untracked: never acknowledged to the ledger) */
+    int64_t born;         /* the alert's born */
+    uint64_t rule_hash;   /* the rule's def_hash */
 } pw_sink_item;
+
+/* Acknowledgements waiting for the main thread (pw_sink_acks_take), per sink. */
+#define PW_SINK_ACKS_MAX 4096u
 
 typedef enum pw_sink_result {
     PW_SINK_SENT = 0,     /* delivered: the items count as sent */
@@ -44,6 +51,8 @@ typedef enum pw_sink_result {
 typedef struct pw_sink_attempt {
     int attempt;              /* 0 = first try */
     int64_t retry_after_ms;   /* a server's Retry-After, 0 if none (honoured up to backoff_max) */
+    int abandoned;            /* set with FAILED: given up at the stop deadline, not refused by the receiver
+                               * (the batch stays in the outbox for the final snapshot) */
     char why[768];            /* what went wrong, already redacted (no secrets) */
 } pw_sink_attempt;
 
@@ -100,7 +109,11 @@ struct pw_sink {
     int started, stopped;         /* main thread */
     int accepting;                /* main thread */
 
-    _Atomic uint64_t submitted, sent, failed, dropped, retries, untracked;
+    _Atomic uint64_t submitted, sent, failed, dropped, retries, untracked, suppressed, acks_dropped;
+    /* Acknowledgements of delivered notifications (seq != 0), oldest first, until the main thread
+     * takes them (pw_sink_acks_take); at most PW_SINK_ACKS_MAX, the rest counted in acks_dropped. */
+    pw_sink_ack *acks;            /* under mu */
+    uint32_t nacks;
 
     /* main thread only */
     pw_buf rbuf;                  /* render scratch */
@@ -118,8 +131,16 @@ struct pw_sink {
  * parked bytes stay valid until unparked. Any thread. */
 uintptr_t pw_sink_park(pw_sink *s, pw_sink_item *it);
 /* Release a ticket: with take == 0 the bytes are freed; with take == 1 they are
- * returned (the caller owns them again, e.g. the library refused them). Any thread. */
+ * returned (the caller owns them again, e.g. the library refused them); with
+ * take == 2 they are freed and the item counts as delivered for the ledger
+ * (pw_sink_acknowledge). Any thread. The slot is freed under mu after the bytes are
+ * back in it->data for take == 1 (a snapshot never misses the item). */
 char *pw_sink_unpark(pw_sink *s, uintptr_t ticket, int take);
+/* Put a parked item back into *it (the batch slot it came from), under mu, so that no snapshot
+ * taken meanwhile misses it (the library refused it; it is retried). Any thread. */
+void pw_sink_unpark_into(pw_sink *s, uintptr_t ticket, pw_sink_item *it);
+/* Record delivered items for the ledger (any thread; takes mu). */
+void pw_sink_acknowledge(pw_sink *s, const pw_sink_item *it, int n);
 
 /* Append "; "-separated problem text to err (settings validation in init). */
 void pw_sink_problem(pw_buf *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

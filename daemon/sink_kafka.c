@@ -73,7 +73,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     /* Out of the outbox once acknowledged or failed; a message purged at stop
      * stays parked (undelivered: the final snapshot keeps it; destroy frees it). */
     int purged = m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
-    if (m->_private && !purged) pw_sink_unpark(s, (uintptr_t)m->_private, 0);
+    if (m->_private && !purged)
+        pw_sink_unpark(s, (uintptr_t)m->_private, m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? 2 : 0);
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) { pw_sink_count_sent(s, 1); return; }
     pw_sink_count_failed(s, 1);
     pw_sink_warn_limited(s, "delivery to topic %s failed: %s", s->conf.topic, rd_kafka_err2str(m->err));
@@ -183,7 +184,7 @@ static pw_sink_result kafka_deliver(pw_sink *s, pw_sink_item *it, int n, pw_sink
         rd_kafka_poll(k->rk, 0);
         return PW_SINK_HANDED_OFF;
     }
-    if (ticket) it->data = pw_sink_unpark(s, ticket, 1); /* ours again, for the retry */
+    if (ticket) pw_sink_unpark_into(s, ticket, it); /* ours again (under the lock: never outside the outbox) */
     snprintf(a->why, sizeof a->why, "produce to topic %s: %s", s->conf.topic, rd_kafka_err2str(err));
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         rd_kafka_poll(k->rk, POLL_MS); /* serve delivery reports to make room */

@@ -332,6 +332,7 @@ pw_sink_result pw_sink_http_post(pw_sink_http *h, pw_sink *s, const char *body, 
     if (abandoned || !done) {
         snprintf(a->why, sizeof a->why, "POST %s: %s", h->safe,
                  abandoned ? "abandoned at the stop deadline" : "request did not complete");
+        a->abandoned = abandoned;
         return abandoned ? PW_SINK_FAILED : PW_SINK_RETRY;
     }
     if (rc != CURLE_OK) {

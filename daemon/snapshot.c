@@ -182,7 +182,10 @@ void pw_snapshot_encode(pw_buf *out, pw_engine *e, int64_t created_ms, const pw_
             const pw_snap_note *nt = &ob[i].notes[j];
             pw_snap_u64(out, nt->fingerprint);
             pw_snap_i64(out, nt->at);
-            pw_snap_u8(out, nt->firing ? 1 : 0);
+            pw_snap_u8(out, (uint8_t)(nt->kind ? nt->kind : nt->firing ? 1 : 0));
+            pw_snap_u32(out, nt->seq);
+            pw_snap_i64(out, nt->born);
+            pw_snap_u64(out, nt->rule_hash);
             pw_snap_str(out, nt->data, nt->len);
         }
     }
@@ -215,7 +218,7 @@ static void read_outbox(pw_snap_r *r, pw_snapshot_info *out) {
         uint32_t nl;
         if (pw_snap_rstr(r, &name, &nl, PW_SNAPSHOT_MAX_SINK_NAME) < 0) return;
         uint8_t kind = pw_snap_ru8(r);
-        uint32_t n = pw_snap_rcount(r, 8 + 8 + 1 + 4, "outbox notifications");
+        uint32_t n = pw_snap_rcount(r, 8 + 8 + 1 + 4 + 8 + 8 + 4, "outbox notifications");
         if (r->failed) return;
         if (nl == 0 || memchr(name, 0, nl) || kind > PW_SINK_KAFKA) {
             pw_snap_fail(r, "bad outbox entry %u (sink name or kind %u)", i, kind);
@@ -231,16 +234,31 @@ static void read_outbox(pw_snap_r *r, pw_snapshot_info *out) {
             pw_snap_note *nt = &o->notes[j];
             nt->fingerprint = pw_snap_ru64(r);
             nt->at = pw_snap_ri64(r);
-            uint8_t firing = pw_snap_ru8(r);
+            uint8_t nkind = pw_snap_ru8(r);
+            nt->seq = pw_snap_ru32(r);
+            nt->born = pw_snap_ri64(r);
+            nt->rule_hash = pw_snap_ru64(r);
             uint32_t dl;
             if (pw_snap_rstr(r, &nt->data, &dl, PW_SNAPSHOT_MAX_NOTE_BYTES) < 0) return;
-            if (firing > 1) { pw_snap_fail(r, "bad firing flag %u in the outbox of sink %s", firing, o->sink); return; }
-            nt->firing = firing;
+            if (nkind > 2) {
+                pw_snap_fail(r, "bad notification kind %u in the outbox of sink %s", nkind, o->sink);
+                return;
+            }
+            nt->kind = nkind;
+            nt->firing = nkind != 0;
             nt->len = dl;
             o->n++;
             out->outbox_notes++;
         }
     }
+}
+
+uint64_t pw_snap_checksum_version(const void *p, size_t n, uint32_t version) {
+    if (version >= 2) return pw_snap_checksum(p, n);
+    const unsigned char *s = p; /* version 1: FNV-1a, byte by byte */
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < n; i++) { h ^= s[i]; h *= 1099511628211ULL; }
+    return h;
 }
 
 int pw_snapshot_parse(const void *p, size_t len, pw_snapshot_info *out, char *err, size_t errlen) {
@@ -255,20 +273,20 @@ int pw_snapshot_parse(const void *p, size_t len, pw_snapshot_info *out, char *er
     r.off = 6;
     uint32_t version = (uint32_t)get_le(&r, 2);
     if (r.failed) { snprintf(err, errlen, "truncated snapshot (%zu bytes)", len); return -1; }
-    if (version != PW_SNAPSHOT_VERSION) {
-        snprintf(err, errlen, "snapshot format version %u, this pipewatch reads version %d", version,
-                 PW_SNAPSHOT_VERSION);
+    if (version < PW_SNAPSHOT_OLDEST || version > PW_SNAPSHOT_VERSION) {
+        snprintf(err, errlen, "snapshot format version %u, this pipewatch reads versions %d to %d", version,
+                 PW_SNAPSHOT_OLDEST, PW_SNAPSHOT_VERSION);
         return -1;
     }
     uint64_t total = pw_snap_ru64(&r);
-    if (r.failed || total != len || len < HEADER_BYTES + 8 + 4 + 8) {
+    if (r.failed || total != len || len < HEADER_BYTES + 8 + 4 + (version >= 2 ? 4 : 0) + 8) {
         snprintf(err, errlen, "truncated or padded snapshot: %zu bytes where its header says %llu", len,
                  (unsigned long long)total);
         return -1;
     }
     uint64_t sum = 0;
     for (int i = 0; i < 8; i++) sum |= (uint64_t)b[len - 8 + (size_t)i] << (8 * i);
-    if (sum != pw_snap_checksum(b, len - 8)) {
+    if (sum != pw_snap_checksum_version(b, len - 8, version)) {
         snprintf(err, errlen, "checksum mismatch: the snapshot is corrupt");
         return -1;
     }
@@ -308,7 +326,7 @@ int pw_snapshot_parse(const void *p, size_t len, pw_snapshot_info *out, char *er
         o->next = next;
         out->noffsets++;
     }
-    read_outbox(&r, out);
+    if (version >= 2) read_outbox(&r, out); /* version 1 had none */
     if (!r.failed && r.off != r.len) pw_snap_fail(&r, "%zu unexpected bytes before the trailer", r.len - r.off);
     if (r.failed) {
         snprintf(err, errlen, "invalid snapshot: %s", r.err);
@@ -322,7 +340,7 @@ int pw_snapshot_restore(const void *p, size_t len, pw_engine *e,
                         void (*report)(const char *metric, int kept, void *ud), void *ud, pw_snapshot_info *info,
                         char *err, size_t errlen) {
     if (pw_snapshot_parse(p, len, info, err, errlen) < 0) return -1;
-    if (pw_engine_load(e, info->engine, info->engine_len, report, ud, err, errlen) < 0) {
+    if (pw_engine_load_version(e, info->engine, info->engine_len, info->version, report, ud, err, errlen) < 0) {
         pw_snapshot_info_free(info);
         return -1;
     }

@@ -6,7 +6,7 @@
  * 754 bits, strings as u32 length + bytes):
  *
  *   magic     "PWSNAP" (6 bytes)
- *   version   u16 (PW_SNAPSHOT_VERSION; another version is refused, not guessed at)
+ *   version   u16 (PW_SNAPSHOT_VERSION, or PW_SNAPSHOT_OLDEST..: read as written; any other is refused)
  *   total     u64 length of the whole snapshot, trailer included (catches truncation)
  *   created   i64 wall-clock ms when the snapshot was taken
  *   engine    u64 length + the engine section (pw_engine_save: stream time, counters,
@@ -14,16 +14,20 @@
  *   offsets   u32 count, then per partition: topic (string), partition (i32), next offset (i64)
  *   outbox    (version 2) u32 count of sinks, then per sink: name (string), kind (u8,
  *             pw_sink_kind), u32 count of notifications, then per notification:
- *             fingerprint (u64), at (i64), firing (u8 0/1), the rendered bytes (u32 length + bytes)
+ *             fingerprint (u64), at (i64), kind (u8: 0 resolved, 1 firing, 2 repeat), the
+ *             alert's seq (u32, 0 = untracked) and born (i64), the rule's def_hash (u64), the rendered
+ *             bytes (u32 length + bytes)
  *   trailer   u64 checksum of every byte before it (see below)
  *
  * The outbox: the notifications the sinks had accepted but not yet delivered
  * when the snapshot was taken (queued, being delivered, or handed to a library
  * that has not acknowledged them), in queue order, as the bytes the sink sends
  * (rendered with the rules of that time). Restoring re-queues them, so a crash
- * loses none; one that was being delivered at the crash may be sent twice
- * (same fingerprint). Version 1 had no outbox and is refused like any other
- * version (a restart with it starts empty: see README "Snapshots").
+ * loses none; the daemon's delivery ledger (ledger.h) keeps one delivered
+ * after the snapshot from being sent twice (the notes carry what it compares).
+ * Version 1 (the previous release) is read too, so an upgrade keeps its state:
+ * it has no outbox, and its alerts start with seq 0 (the ledger has nothing
+ * for them yet either); any other version is refused.
  *
  * The checksum (pw_snap_checksum): per 8-byte little-endian word w (the last one
  * zero-padded, with the number of its bytes in its top byte; the length seeds the
@@ -56,6 +60,8 @@
 
 #define PW_SNAPSHOT_MAGIC "PWSNAP"
 #define PW_SNAPSHOT_VERSION 2
+#define PW_SNAPSHOT_OLDEST 1    /* still read: version 1 (released) checksummed byte-wise with FNV-1a, had
+                                 * no outbox, wrote every window bucket, and alert states without born/seq */
 /* Bounds checked when reading (a larger value is corruption, not data). */
 #define PW_SNAPSHOT_MAX_NOTE_BYTES (64u << 20)
 #define PW_SNAPSHOT_MAX_SINK_NAME 1024u
@@ -80,6 +86,8 @@ typedef struct pw_snap_r {
     size_t len, off;
     int failed;
     char err[160];
+    uint32_t version;           /* the snapshot's format version; 0 = PW_SNAPSHOT_VERSION (loaders of an
+                                 * older one read what it wrote: see pw_snapshot_parse) */
 } pw_snap_r;
 
 void pw_snap_r_init(pw_snap_r *r, const void *p, size_t len);
@@ -97,6 +105,8 @@ uint32_t pw_snap_rcount(pw_snap_r *r, size_t min_bytes, const char *what);
 int pw_snap_rskip(pw_snap_r *r, uint64_t n);
 
 uint64_t pw_snap_checksum(const void *p, size_t n);
+/* The checksum a snapshot of format `version` carries (version 1: FNV-1a; later: pw_snap_checksum). */
+uint64_t pw_snap_checksum_version(const void *p, size_t n, uint32_t version);
 
 /* ---------- whole snapshots ---------- */
 
@@ -112,6 +122,10 @@ typedef struct pw_snap_note {
     uint64_t fingerprint;
     int64_t at;                 /* the notification's evaluation time, ms since the epoch */
     int firing;                 /* 1 firing (or repeat), 0 resolved */
+    int kind;                   /* PW_NOTE_RESOLVED/FIRING/REPEAT (alert.h); firing == (kind != 0) */
+    uint32_t seq;               /* pw_notification.seq: the delivery ledger's key, 0 = untracked */
+    int64_t born;               /* pw_notification.born */
+    uint64_t rule_hash;         /* the rule's def_hash when it was made */
     const char *data;           /* borrowed: the rendered bytes the sink sends */
     size_t len;
 } pw_snap_note;

@@ -559,7 +559,7 @@ pw_window *pw_window_load(const pw_window_spec *spec, pw_snap_r *r) {
         return NULL;
     }
     int hv = has_vals(agg);
-    uint8_t form = pw_snap_ru8(r);
+    uint8_t form = r->version == 1 ? 1 : pw_snap_ru8(r); /* version 1 wrote every bucket, with no form byte */
     uint32_t nz = form == 0 ? pw_snap_rcount(r, hv ? 16 : 8, "window buckets") : nb;
     if (r->failed) return NULL;
     if (form > 1) { pw_snap_fail(r, "unknown window bucket form %u", form); return NULL; }

@@ -159,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size) memcpy(p, data + 1, size);
     if (fix && size >= 24) {
         put64(p + 8, (uint64_t)size);
-        put64(p + size - 8, pw_snap_checksum(p, size - 8));
+        put64(p + size - 8, pw_snap_checksum_version(p, size - 8, (uint32_t)p[6] | (uint32_t)p[7] << 8));
     }
 
     char perr[256] = "", err[256] = "";
@@ -181,6 +181,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 const pw_snap_note *n = &ob->notes[j];
                 FUZZ_CHECK(n->len == 0 || fuzz_inside(n->data, n->len, p, size), "note bytes outside the input");
                 FUZZ_CHECK(n->firing == 0 || n->firing == 1, "firing %d", n->firing);
+                FUZZ_CHECK(n->kind >= 0 && n->kind <= 2 && n->firing == (n->kind != 0), "kind %d firing %d", n->kind,
+                           n->firing);
             }
             notes += ob->n;
         }
@@ -273,8 +275,10 @@ int main(int argc, char **argv) {
     LLVMFuzzerInitialize(&argc, &argv);
     pw_snap_offset offs[2] = {{"crm", 0, 1234}, {"crm", 7, 99}};
     pw_snap_note notes[2] = {{.fingerprint = 0x1122334455667788ULL, .at = 1798761600000LL, .firing = 1,
+                              .kind = PW_NOTE_FIRING, .seq = 7, .born = 1798761000000LL, .rule_hash = 0x0102030405060708ULL,
                               .data = "{\"state\":\"firing\"}", .len = 18},
-                             {.fingerprint = 42, .at = 1798761900000LL, .firing = 0, .data = "[]", .len = 2}};
+                             {.fingerprint = 42, .at = 1798761900000LL, .firing = 0, .kind = PW_NOTE_RESOLVED,
+                              .seq = 8, .rule_hash = 0x0102030405060708ULL, .data = "[]", .len = 2}};
     pw_snap_outbox ob[2] = {{.sink = "hook", .kind = PW_SINK_WEBHOOK, .notes = notes, .n = 2},
                             {.sink = "am", .kind = PW_SINK_ALERTMANAGER, .notes = NULL, .n = 0}};
     for (int k = 0; k <= NEVENTS; k++) {

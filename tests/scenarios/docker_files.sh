@@ -31,7 +31,11 @@ for n in $(readelf -d "$PW" | awk '/NEEDED/ {gsub(/[][]/, "", $5); print $5}'); 
   [ -n "$lib" ] || fail "ldd does not resolve $n"
   pkg=$( (dpkg -S "$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")" 2>/dev/null) | head -1 | cut -d: -f1)
   [ -n "$pkg" ] || fail "no Debian package owns $lib"
-  [ "$pkg" = libc6 ] || needed_pkgs="$needed_pkgs $pkg"
+  case "$pkg" in
+    libc6) ;;                                      # in the base image
+    libasan* | libubsan* | liblsan* | libtsan*) ;; # a sanitizer build's runtimes, not the image's binary
+    *) needed_pkgs="$needed_pkgs $pkg" ;;
+  esac
 done
 export PW_NEEDED_PKGS="$needed_pkgs"
 

@@ -641,7 +641,7 @@ Test(sink_webhook, secrets_never_logged) {
 
 static void count_note(const pw_snap_note *n, void *ud) { (void)n; (void)ud; }
 
-Test(sink_webhook, queued_at_stop_counts_failed) {
+Test(sink_webhook, undelivered_at_stop_counted_failed_and_kept_for_the_snapshot) {
     pw_rx *rx = pw_rx_start();
     pw_rx_set_hang(rx, 1);
     char url[128];
