@@ -174,11 +174,11 @@ static int set_bin(pw_redis *r, const char *k, const void *p, size_t n, char *er
     return 0;
 }
 
-/* Delete every generation other than keep1 and keep2 (their chunks included). */
-static int delete_others(pw_redis *r, uint64_t keep1, uint64_t keep2, char *err, size_t errlen) {
-    char pattern[300], cursor[32] = "0";
-    key(r, pattern, sizeof pattern, "snap:*");
-    size_t plen = strlen(r->prefix) + 5;
+/* SCAN the keys matching `pattern` (the prefix already in it), calling fn with
+ * each full key name; fn returns -1 (err set) to stop the walk with an error. */
+static int scan_keys(pw_redis *r, const char *pattern, int (*fn)(pw_redis *r, const char *k, void *ud), void *ud,
+                     char *err, size_t errlen) {
+    char cursor[32] = "0";
     do {
         const char *argv[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
         size_t lens[6];
@@ -193,18 +193,34 @@ static int delete_others(pw_redis *r, uint64_t keep1, uint64_t keep2, char *err,
         redisReply *keys = rep->element[1];
         for (size_t i = 0; i < keys->elements; i++) {
             const char *k = keys->element[i]->str;
-            if (!k || strlen(k) <= plen) continue;
-            char *end;
-            uint64_t g = strtoull(k + plen, &end, 10);
-            if (end == k + plen || (*end && *end != ':')) continue;
-            if (g == keep1 || g == keep2 || g > keep1) continue;
-            redisReply *d = cmd2(r, err, errlen, "DEL", k);
-            if (!d) { freeReplyObject(rep); return -1; }
-            freeReplyObject(d);
+            if (k && fn(r, k, ud) < 0) { freeReplyObject(rep); return -1; }
         }
         freeReplyObject(rep);
     } while (strcmp(cursor, "0") != 0);
     return 0;
+}
+
+typedef struct { uint64_t keep1, keep2; size_t plen; char *err; size_t errlen; } delete_walk;
+
+static int delete_one(pw_redis *r, const char *k, void *ud) {
+    delete_walk *w = ud;
+    if (strlen(k) <= w->plen) return 0;
+    char *end;
+    uint64_t g = strtoull(k + w->plen, &end, 10);
+    if (end == k + w->plen || (*end && *end != ':')) return 0;
+    if (g == w->keep1 || g == w->keep2 || g > w->keep1) return 0;
+    redisReply *d = cmd2(r, w->err, w->errlen, "DEL", k);
+    if (!d) return -1;
+    freeReplyObject(d);
+    return 0;
+}
+
+/* Delete every generation other than keep1 and keep2 (their chunks included). */
+static int delete_others(pw_redis *r, uint64_t keep1, uint64_t keep2, char *err, size_t errlen) {
+    char pattern[300];
+    key(r, pattern, sizeof pattern, "snap:*");
+    delete_walk w = {keep1, keep2, strlen(r->prefix) + 5, err, errlen};
+    return scan_keys(r, pattern, delete_one, &w, err, errlen);
 }
 
 static const char SWITCH_LUA[] =
@@ -413,29 +429,19 @@ int pw_redis_del(pw_redis *r, const char *name, char *err, size_t errlen) {
     return 0;
 }
 
+typedef struct { void (*fn)(const char *name, void *ud); void *ud; size_t plen; } keys_walk;
+
+static int key_one(pw_redis *r, const char *k, void *ud) {
+    keys_walk *w = ud;
+    if (strlen(k) > w->plen && !strncmp(k, r->prefix, w->plen)) w->fn(k + w->plen, w->ud);
+    return 0;
+}
+
 int pw_redis_keys_foreach(pw_redis *r, const char *pattern, void (*fn)(const char *name, void *ud), void *ud,
                           char *err, size_t errlen) {
     if (connect_if_needed(r, err, errlen) < 0) return -1;
-    char pat[600], cursor[32] = "0";
+    char pat[600];
     key(r, pat, sizeof pat, "%s", pattern);
-    size_t plen = strlen(r->prefix);
-    do {
-        const char *argv[] = {"SCAN", cursor, "MATCH", pat, "COUNT", "1000"};
-        size_t lens[6];
-        for (int i = 0; i < 6; i++) lens[i] = strlen(argv[i]);
-        redisReply *rep = cmd(r, err, errlen, 6, argv, lens);
-        if (!rep) return -1;
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING) {
-            freeReplyObject(rep);
-            return fail(r, err, errlen, "redis %s: unexpected SCAN reply", r->shown);
-        }
-        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
-        redisReply *keys = rep->element[1];
-        for (size_t i = 0; i < keys->elements; i++) {
-            const char *k = keys->element[i]->str;
-            if (k && strlen(k) > plen && !strncmp(k, r->prefix, plen)) fn(k + plen, ud);
-        }
-        freeReplyObject(rep);
-    } while (strcmp(cursor, "0") != 0);
-    return 0;
+    keys_walk w = {fn, ud, strlen(r->prefix)};
+    return scan_keys(r, pat, key_one, &w, err, errlen);
 }
