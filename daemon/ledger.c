@@ -114,12 +114,13 @@ void pw_ledger_restored_done(pw_ledger *l, int64_t created_ms) {
 }
 
 int pw_ledger_check(pw_ledger *l, uint64_t fingerprint, uint64_t rule_hash, int64_t born, uint32_t seq, int kind,
-                    int original) {
+                    int original, int64_t at) {
     if (!l || !l->n || !seq) return 0;
     size_t i = find(l, fingerprint);
     if (!l->used[i]) return 0;
     const pw_ledger_entry *e = &l->slot[i];
     if (e->rule_hash != rule_hash) { del_at(l, i); return 0; }
+    if (!original && at > e->at) { del_at(l, i); return 0; } /* later than anything delivered: new */
     if (original) { /* births of one run: ordered */
         if (born < e->born) return 1;
         if (born > e->born) { del_at(l, i); return 0; }
@@ -136,8 +137,8 @@ int pw_ledger_check(pw_ledger *l, uint64_t fingerprint, uint64_t rule_hash, int6
 
 void pw_ledger_format(const pw_ledger_entry *e, char field[17], char value[PW_LEDGER_VALUE_MAX]) {
     snprintf(field, 17, "%016llx", (unsigned long long)e->fingerprint);
-    snprintf(value, PW_LEDGER_VALUE_MAX, "%u %u %016llx %lld %lld", e->seq, (unsigned)e->kind,
-             (unsigned long long)e->rule_hash, (long long)e->born, (long long)e->written_ms);
+    snprintf(value, PW_LEDGER_VALUE_MAX, "%u %u %016llx %lld %lld %lld", e->seq, (unsigned)e->kind,
+             (unsigned long long)e->rule_hash, (long long)e->born, (long long)e->written_ms, (long long)e->at);
 }
 
 static int hex64(const char *s, size_t n, uint64_t *out) {
@@ -162,15 +163,17 @@ int pw_ledger_parse(const char *field, size_t flen, const char *value, size_t vl
     unsigned long long seq = 0;
     unsigned kind = 0;
     char hash[20];
-    long long written = 0, born = 0;
-    int used = 0;
-    if (sscanf(v, "%llu %u %17s %lld %lld%n", &seq, &kind, hash, &born, &written, &used) != 5 ||
-        (size_t)used != vlen)
+    long long written = 0, born = 0, at = INT64_MIN;
+    int used = 0, used6 = 0;
+    if (sscanf(v, "%llu %u %17s %lld %lld%n %lld%n", &seq, &kind, hash, &born, &written, &used, &at, &used6) < 5)
         return -1;
+    if ((size_t)used != vlen && (size_t)used6 != vlen) return -1; /* 5 fields (older pipewatch) or 6 */
+    if ((size_t)used == vlen) at = INT64_MIN;
     if (seq == 0 || seq > UINT32_MAX || kind > 2 || written < 0 || hex64(hash, strlen(hash), &out->rule_hash) < 0)
         return -1;
     out->written_ms = written;
     out->born = born;
+    out->at = at;
     out->seq = (uint32_t)seq;
     out->kind = (uint8_t)kind;
     return 0;

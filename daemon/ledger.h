@@ -41,7 +41,7 @@
  * shrinks after loading, and the daemon prunes the Redis hash after each
  * snapshot (bounded by live alerts). This module is pure: server.c does the
  * I/O (a hash PREFIX delivered:<sink>, field = fingerprint as 16 hex digits,
- * value "seq kind def_hash-hex born written_ms").
+ * value "seq kind def_hash-hex born written_ms at").
  */
 #ifndef PW_LEDGER_H
 #define PW_LEDGER_H
@@ -53,6 +53,8 @@ typedef struct pw_ledger_entry {
     uint64_t fingerprint;
     uint64_t rule_hash;
     int64_t born;               /* the alert's life (pw_alert.born) */
+    int64_t at;                 /* evaluation time of that notification; INT64_MIN: unknown (a value
+                                 * written by an older pipewatch), which suppresses no replayed one */
     uint32_t seq;
     uint8_t kind;               /* PW_NOTE_RESOLVED/FIRING/REPEAT */
     int64_t written_ms;         /* wall ms when the daemon wrote it (pruning keeps entries written after
@@ -78,13 +80,19 @@ int pw_ledger_put(pw_ledger *l, const pw_ledger_entry *e);
  * fork and created_ms is dropped too (a duplicate at worst, never a loss). */
 void pw_ledger_restored(pw_ledger *l, uint64_t fingerprint, int64_t born, uint32_t seq);
 void pw_ledger_restored_done(pw_ledger *l, int64_t created_ms);
-/* 1 = already delivered: do not send; 0 = send. original: a note of the restored outbox. */
+/* 1 = already delivered: do not send; 0 = send. original: a note of the restored outbox. at: the
+ * notification's evaluation time. A replayed notification (original 0) evaluated later than the
+ * entry's last delivered one cannot have been delivered: it is sent and the entry dropped, whatever the
+ * seq comparison says. This is what keeps a replay that diverges from the run before the crash (wall
+ * clock, other partition interleaving, a life ended and re-made) from suppressing a new notification:
+ * at worst it re-sends (README "Snapshots"). */
 int pw_ledger_check(pw_ledger *l, uint64_t fingerprint, uint64_t rule_hash, int64_t born, uint32_t seq, int kind,
-                    int original);
+                    int original, int64_t at);
 size_t pw_ledger_size(const pw_ledger *l);
 int pw_ledger_has(const pw_ledger *l, uint64_t fingerprint); /* a set of fingerprints (pruning) */
 
-/* Redis text: field "%016llx" (17 bytes with the NUL), value "seq kind hash born written_ms" (< 96 bytes). */
+/* Redis text: field "%016llx" (17 bytes with the NUL), value "seq kind hash born written_ms at" (< 96 bytes;
+ * values without the trailing at, from an older pipewatch, are read with at unknown). */
 #define PW_LEDGER_VALUE_MAX 96
 void pw_ledger_format(const pw_ledger_entry *e, char field[17], char value[PW_LEDGER_VALUE_MAX]);
 /* Parse one stored field/value (not NUL-terminated). 0, or -1 if malformed (the daemon logs and skips it). */

@@ -156,7 +156,7 @@ static int routes_build(routes *rt, const pw_ruleset *rs, const pw_config *c) {
 }
 
 static int ledger_delivered(server *s, pw_sink *k, uint64_t fp, uint64_t rule_hash, int64_t born, uint32_t seq,
-                            int kind, int original);
+                            int kind, int original, int64_t at);
 
 static void on_notify(const pw_notification *n, void *ud) {
     server *s = ud;
@@ -164,7 +164,7 @@ static void on_notify(const pw_notification *n, void *ud) {
     if (ri < 0 || ri >= s->rt.nrules) return;
     for (int i = 0; i < s->rt.rule_nsinks[ri]; i++) {
         pw_sink *k = s->sinks[s->rt.rule_sinks[ri][i]];
-        if (ledger_delivered(s, k, n->fingerprint, n->rule->def_hash, n->born, n->seq, pw_notification_kind(n), 0))
+        if (ledger_delivered(s, k, n->fingerprint, n->rule->def_hash, n->born, n->seq, pw_notification_kind(n), 0, n->at))
             continue;
         pw_sink_submit(k, n);
     }
@@ -679,13 +679,16 @@ static void ledger_log_stats(server *s) {
 
 /* Whether sink k already delivered this notification before the restart (then it is counted, not sent). */
 static int ledger_delivered(server *s, pw_sink *k, uint64_t fp, uint64_t rule_hash, int64_t born, uint32_t seq,
-                            int kind, int original) {
+                            int kind, int original, int64_t at) {
     ledger *l = s->led;
     if (!l || !l->entries || !seq) return 0;
+    /* Alertmanager: re-sending is harmless (it keys alerts by labels), and the sink's table of firing
+     * alerts, which it re-sends every `resend`, is built from what it delivers: never suppress there */
+    if (pw_sink_kind_of(k) == PW_SINK_ALERTMANAGER) return 0;
     ledger_sink *ls = ledger_find(l, pw_sink_name(k), 0);
     if (!ls || !ls->map) return 0;
     size_t before = pw_ledger_size(ls->map);
-    int skip = pw_ledger_check(ls->map, fp, rule_hash, born, seq, kind, original);
+    int skip = pw_ledger_check(ls->map, fp, rule_hash, born, seq, kind, original, at);
     l->entries -= before - pw_ledger_size(ls->map);
     if (skip) {
         pw_sink_count_suppressed(k);
@@ -730,7 +733,7 @@ static void ledger_flush(server *s, int force) {
             int64_t wall = pw_time_now_ms();
             for (uint32_t j = 0; j < c; j++) {
                 pw_ledger_entry e = {.fingerprint = ls->pend[j].fingerprint, .rule_hash = ls->pend[j].rule_hash,
-                                     .born = ls->pend[j].born, .seq = ls->pend[j].seq, .kind = ls->pend[j].kind,
+                                     .born = ls->pend[j].born, .at = ls->pend[j].at, .seq = ls->pend[j].seq, .kind = ls->pend[j].kind,
                                      .written_ms = wall};
                 pw_ledger_format(&e, fields[j], vals[j]);
                 fv[2 * j] = fields[j];
@@ -1053,7 +1056,7 @@ static void outbox_requeue(server *s, const pw_snap_outbox *ob, int nob, const c
             const pw_snap_note *nt = &ob[i].notes[j];
             /* delivered after that snapshot was taken (the ledger knows): not again */
             if (check_ledger &&
-                ledger_delivered(s, k, nt->fingerprint, nt->rule_hash, nt->born, nt->seq, nt->kind, 1)) {
+                ledger_delivered(s, k, nt->fingerprint, nt->rule_hash, nt->born, nt->seq, nt->kind, 1, nt->at)) {
                 delivered++;
                 continue;
             }

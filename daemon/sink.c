@@ -521,6 +521,7 @@ static void ack_locked(pw_sink *s, const pw_sink_item *it, int n) {
         a->rule_hash = it[i].rule_hash;
         a->seq = it[i].seq;
         a->born = it[i].born;
+        a->at = it[i].at;
         a->kind = (uint8_t)it[i].kind;
     }
 }

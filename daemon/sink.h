@@ -73,6 +73,7 @@ typedef struct pw_sink_ack {
     uint64_t fingerprint;
     uint64_t rule_hash;
     int64_t born;
+    int64_t at;                 /* the notification's evaluation time */
     uint32_t seq;
     uint8_t kind;
 } pw_sink_ack;

@@ -54,11 +54,11 @@ PY
 }
 consumed() { grep 'stats: consumed' "$T/$1.log" | tail -1 | grep -o 'consumed [0-9]*' | cut -d' ' -f2; }
 
-# new_writer PID: wait (up to 5 s) for a snapshot writer that PID forks after this call, print its pid.
-# Catching it at its start leaves it its whole command_timeout to live when SIGTERM arrives.
+# new_writer PID BEFORE: wait (up to 5 s) for a live snapshot writer of PID that is not in BEFORE (the
+# children listed just before Redis was put to sleep), print its pid. A writer forked while Redis sleeps
+# is stuck there, so it is found even if it started before this call (a slow producer under ASan).
 new_writer() {
-  local before c st i
-  before=" $(children_of "$1" | tr '\n' ' ') "
+  local before="$2" c st i
   for i in $(seq 1 250); do
     for c in $(children_of "$1"); do
       case "$before" in *" $c "*) continue ;; esac
@@ -81,11 +81,13 @@ drill() { # CASE SLEEP_S COMMAND_TIMEOUT
   batch 3000 0 >"$T/$c-1.jsonl"
   kcat -P -b "$BOOTSTRAP" -t "crm$c" -X log_level=3 <"$T/$c-1.jsonl"
   wait_for 30 grep -q 'snapshot: generation [0-9]* written' "$T/$c.log" || fail "$c: no snapshot before the drill"
+  local before
+  before=" $(children_of "$pid" | tr '\n' ' ') "
   redis-cli -s "$T/redis.sock" DEBUG SLEEP "$2" >/dev/null &
   sleep 0.2
   batch 2000 3000 >"$T/$c-2.jsonl"           # consumption goes on while Redis sleeps
   kcat -P -b "$BOOTSTRAP" -t "crm$c" -X log_level=3 <"$T/$c-2.jsonl"
-  child=$(new_writer "$pid") || fail "$c: no snapshot writer started while Redis sleeps"
+  child=$(new_writer "$pid" "$before") || fail "$c: no snapshot writer started while Redis sleeps"
   t0=$(date +%s%N)   # at once: in case B the writer gives up after command_timeout
   kill -TERM "$pid"
   wait "$pid" && rc=0 || rc=$?

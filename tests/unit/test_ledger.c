@@ -24,29 +24,29 @@ static pw_ledger *with(uint64_t fp, uint64_t rh, uint32_t seq, int kind) {
 
 Test(ledger, check_table) {
     pw_ledger *l = with(7, 99, 5, PW_NOTE_REPEAT);
-    cr_expect_eq(pw_ledger_check(l, 8, 99, 1000, 1, PW_NOTE_FIRING, 0), 0, "another alert: send");
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 0, PW_NOTE_FIRING, 0), 0, "seq 0 (untracked): send");
+    cr_expect_eq(pw_ledger_check(l, 8, 99, 1000, 1, PW_NOTE_FIRING, 0, 0), 0, "another alert: send");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 0, PW_NOTE_FIRING, 0, 0), 0, "seq 0 (untracked): send");
     cr_expect_eq(pw_ledger_size(l), 1);
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 3, PW_NOTE_FIRING, 0), 1, "older: delivered before");
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 4, PW_NOTE_REPEAT, 0), 1, "older: delivered before");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 3, PW_NOTE_FIRING, 0, 0), 1, "older: delivered before");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 4, PW_NOTE_REPEAT, 0, 0), 1, "older: delivered before");
     cr_expect_eq(pw_ledger_size(l), 1, "older ones keep the entry");
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 5, PW_NOTE_REPEAT, 0), 1, "the last delivered one");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 5, PW_NOTE_REPEAT, 0, 0), 1, "the last delivered one");
     cr_expect_eq(pw_ledger_size(l), 0, "passed: forgotten");
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 6, PW_NOTE_RESOLVED, 0), 0, "newer: send");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 6, PW_NOTE_RESOLVED, 0, 0), 0, "newer: send");
     pw_ledger_destroy(l);
 
     l = with(7, 99, 5, PW_NOTE_REPEAT);
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 5, PW_NOTE_RESOLVED, 0), 0, "same seq, another kind: not the same one");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 5, PW_NOTE_RESOLVED, 0, 0), 0, "same seq, another kind: not the same one");
     cr_expect_eq(pw_ledger_size(l), 0);
     pw_ledger_destroy(l);
 
     l = with(7, 99, 5, PW_NOTE_REPEAT);
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 9, PW_NOTE_FIRING, 0), 0, "newer: send");
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 2, PW_NOTE_FIRING, 0), 0, "the entry is gone once passed");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 9, PW_NOTE_FIRING, 0, 0), 0, "newer: send");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 2, PW_NOTE_FIRING, 0, 0), 0, "the entry is gone once passed");
     pw_ledger_destroy(l);
 
     l = with(7, 99, 5, PW_NOTE_REPEAT);
-    cr_expect_eq(pw_ledger_check(l, 7, 100, 1000, 1, PW_NOTE_FIRING, 0), 0, "rule changed: its alert restarted");
+    cr_expect_eq(pw_ledger_check(l, 7, 100, 1000, 1, PW_NOTE_FIRING, 0, 0), 0, "rule changed: its alert restarted");
     cr_expect_eq(pw_ledger_size(l), 0);
     pw_ledger_destroy(l);
 
@@ -54,23 +54,23 @@ Test(ledger, check_table) {
      * birth (the replay may start it at another stream time) */
     l = with(7, 99, 5, PW_NOTE_REPEAT);
     pw_ledger_restored_done(l, 0); /* written at 0, not before the snapshot taken at 0 */
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 2345, 3, PW_NOTE_FIRING, 0), 1, "replayed life, older seq");
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 2345, 6, PW_NOTE_FIRING, 0), 0, "replayed life, newer seq");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 2345, 3, PW_NOTE_FIRING, 0, 0), 1, "replayed life, older seq");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 2345, 6, PW_NOTE_FIRING, 0, 0), 0, "replayed life, newer seq");
     pw_ledger_destroy(l);
 
     /* in the snapshot's life */
     l = with(7, 99, 5, PW_NOTE_REPEAT);
     pw_ledger_restored(l, 7, 1000, 3);
     pw_ledger_restored_done(l, 0);
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 4, PW_NOTE_FIRING, 0), 1, "the snapshot's life, older seq");
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 3000, 1, PW_NOTE_FIRING, 0), 0, "a new life in the replay: send");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 4, PW_NOTE_FIRING, 0, 0), 1, "the snapshot's life, older seq");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 3000, 1, PW_NOTE_FIRING, 0, 0), 0, "a new life in the replay: send");
     cr_expect_eq(pw_ledger_size(l), 0, "and forget");
     pw_ledger_destroy(l);
 
     /* covered by the snapshot (its life made that seq already): nothing left to suppress */
     l = with(7, 99, 5, PW_NOTE_REPEAT);
     pw_ledger_restored(l, 7, 1000, 5);
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 4, PW_NOTE_FIRING, 1), 1, "an outbox note is still compared");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 4, PW_NOTE_FIRING, 1, 0), 1, "an outbox note is still compared");
     pw_ledger_restored_done(l, 0);
     cr_expect_eq(pw_ledger_size(l), 0);
     pw_ledger_destroy(l);
@@ -78,30 +78,30 @@ Test(ledger, check_table) {
     /* older than the snapshot's life: stale */
     l = with(7, 99, 5, PW_NOTE_REPEAT);
     pw_ledger_restored(l, 7, 2000, 1);
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 2, PW_NOTE_FIRING, 1), 1, "an outbox note of that older life");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 2, PW_NOTE_FIRING, 1, 0), 1, "an outbox note of that older life");
     pw_ledger_restored_done(l, 0);
     cr_expect_eq(pw_ledger_size(l), 0, "then an entry of an older life is dropped");
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 2000, 1, PW_NOTE_FIRING, 0), 0);
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 2000, 1, PW_NOTE_FIRING, 0, 0), 0);
     pw_ledger_destroy(l);
 
     /* newer than the snapshot's life: the rest of that life was delivered, the next compares by seq */
     l = with(7, 99, 5, PW_NOTE_REPEAT);
     pw_ledger_restored(l, 7, 500, 30);
     pw_ledger_restored_done(l, 0);
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 500, 9, PW_NOTE_RESOLVED, 0), 1, "the snapshot's (older) life");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 500, 9, PW_NOTE_RESOLVED, 0, 0), 1, "the snapshot's (older) life");
     cr_expect_eq(pw_ledger_size(l), 1);
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 4000, 5, PW_NOTE_REPEAT, 0), 1, "the new life, caught up");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 4000, 5, PW_NOTE_REPEAT, 0, 0), 1, "the new life, caught up");
     cr_expect_eq(pw_ledger_size(l), 0);
     pw_ledger_destroy(l);
 
     /* outbox notes: births of the same run, ordered */
     l = with(7, 99, 5, PW_NOTE_REPEAT);
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 900, 9, PW_NOTE_FIRING, 1), 1, "a note of an older life");
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 2, PW_NOTE_FIRING, 1), 1, "a note of the same life, older");
-    cr_expect_eq(pw_ledger_check(l, 7, 99, 1100, 1, PW_NOTE_FIRING, 1), 0, "a note of a newer life");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 900, 9, PW_NOTE_FIRING, 1, 0), 1, "a note of an older life");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 2, PW_NOTE_FIRING, 1, 0), 1, "a note of the same life, older");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1100, 1, PW_NOTE_FIRING, 1, 0), 0, "a note of a newer life");
     cr_expect_eq(pw_ledger_size(l), 0);
     pw_ledger_destroy(l);
-    cr_expect_eq(pw_ledger_check(NULL, 7, 99, 1000, 1, PW_NOTE_FIRING, 0), 0);
+    cr_expect_eq(pw_ledger_check(NULL, 7, 99, 1000, 1, PW_NOTE_FIRING, 0, 0), 0);
 }
 
 Test(ledger, put_keeps_the_newer_seq) {
@@ -109,11 +109,11 @@ Test(ledger, put_keeps_the_newer_seq) {
     pw_ledger_entry older = {.fingerprint = 7, .rule_hash = 1, .born = 1000, .seq = 3, .kind = PW_NOTE_RESOLVED};
     pw_ledger_entry newer = {.fingerprint = 7, .rule_hash = 1, .born = 1000, .seq = 9, .kind = PW_NOTE_RESOLVED};
     pw_ledger_put(l, &older);
-    cr_expect_eq(pw_ledger_check(l, 7, 1, 1000, 4, PW_NOTE_FIRING, 0), 1);
+    cr_expect_eq(pw_ledger_check(l, 7, 1, 1000, 4, PW_NOTE_FIRING, 0, 0), 1);
     pw_ledger_put(l, &newer);
     cr_expect_eq(pw_ledger_size(l), 1);
-    cr_expect_eq(pw_ledger_check(l, 7, 1, 1000, 8, PW_NOTE_FIRING, 0), 1);
-    cr_expect_eq(pw_ledger_check(l, 7, 1, 1000, 9, PW_NOTE_RESOLVED, 0), 1);
+    cr_expect_eq(pw_ledger_check(l, 7, 1, 1000, 8, PW_NOTE_FIRING, 0, 0), 1);
+    cr_expect_eq(pw_ledger_check(l, 7, 1, 1000, 9, PW_NOTE_RESOLVED, 0, 0), 1);
     pw_ledger_destroy(l);
 }
 
@@ -130,10 +130,10 @@ Test(ledger, many_entries_and_deletions) {
         cr_assert_eq(pw_ledger_put(l, &e), 0);
     }
     cr_assert_eq(pw_ledger_size(l), N);
-    for (int i = 0; i < N; i += 2) cr_assert_eq(pw_ledger_check(l, fp[i], 1, 1000, 11, PW_NOTE_FIRING, 0), 0);
+    for (int i = 0; i < N; i += 2) cr_assert_eq(pw_ledger_check(l, fp[i], 1, 1000, 11, PW_NOTE_FIRING, 0, 0), 0);
     cr_assert_eq(pw_ledger_size(l), N / 2);
     for (int i = 0; i < N; i++) cr_assert_eq(pw_ledger_has(l, fp[i]), i % 2, "entry %d", i);
-    for (int i = 1; i < N; i += 2) cr_assert_eq(pw_ledger_check(l, fp[i], 1, 1000, 3, PW_NOTE_FIRING, 0), 1, "entry %d", i);
+    for (int i = 1; i < N; i += 2) cr_assert_eq(pw_ledger_check(l, fp[i], 1, 1000, 3, PW_NOTE_FIRING, 0, 0), 1, "entry %d", i);
     free(fp);
     pw_ledger_destroy(l);
 }
@@ -141,13 +141,16 @@ Test(ledger, many_entries_and_deletions) {
 Test(ledger, text_round_trip_and_malformed_values) {
     pw_ledger_entry e = {.fingerprint = 0xfedcba9876543210ULL, .rule_hash = 0x0123456789abcdefULL,
                          .born = 1799999999999LL, .seq = 4294967295u, .kind = PW_NOTE_REPEAT,
-                         .written_ms = 1800000000123LL}, d;
+                         .written_ms = 1800000000123LL, .at = 1799999999000LL}, d;
     char f[17], v[PW_LEDGER_VALUE_MAX];
     pw_ledger_format(&e, f, v);
     cr_assert_str_eq(f, "fedcba9876543210");
     cr_assert_eq(pw_ledger_parse(f, strlen(f), v, strlen(v), &d), 0, "%s", v);
     cr_assert(d.fingerprint == e.fingerprint && d.rule_hash == e.rule_hash && d.born == e.born && d.seq == e.seq &&
-              d.kind == e.kind && d.written_ms == e.written_ms);
+              d.kind == e.kind && d.written_ms == e.written_ms && d.at == e.at);
+    /* a value of the previous format (no trailing at) is read with at unknown: it suppresses no replay */
+    cr_assert_eq(pw_ledger_parse(f, 16, "4 1 0123456789abcdef 7 5", 24, &d), 0);
+    cr_assert(d.at == INT64_MIN && d.seq == 4 && d.written_ms == 5);
     const char *bad_vals[] = {"", "1 1", "0 1 0123456789abcdef 7 5", "1 3 0123456789abcdef 7 5", "1 1 0123 7 5",
                               "1 1 0123456789abcdeg 7 5", "4294967296 1 0123456789abcdef 7 5",
                               "1 1 0123456789abcdef 7 -5", "1 1 0123456789abcdef 7 5 extra", "x 1 0123456789abcdef 7 5",
@@ -281,7 +284,7 @@ Test(ledger, seq_grows_across_episodes_and_survives_a_snapshot) {
              * delivered after that (before the crash) is not sent again, the others are */
             for (int i = ds; i < made; i++) {
                 const note *x = &all.v[i];
-                cr_assert_eq(pw_ledger_check(l, x->fp, x->rh, x->born, x->seq, x->kind, 1), i < del,
+                cr_assert_eq(pw_ledger_check(l, x->fp, x->rh, x->born, x->seq, x->kind, 1, 0), i < del,
                              "snap %d del %d: outbox note %d", snap, del, i);
             }
             pw_ledger_restored_done(l, info_created);
@@ -295,7 +298,7 @@ Test(ledger, seq_grows_across_episodes_and_survives_a_snapshot) {
             int *sent = calloc((size_t)replay.n + 1, sizeof *sent), ns = 0;
             for (int i = 0; i < replay.n; i++) {
                 const note *x = &replay.v[i];
-                if (!pw_ledger_check(l, x->fp, x->rh, x->born, x->seq, x->kind, 0)) sent[ns++] = i;
+                if (!pw_ledger_check(l, x->fp, x->rh, x->born, x->seq, x->kind, 0, 0)) sent[ns++] = i;
             }
             for (int i = 0; i < ns; i++) {
                 if (done[i]) continue;
@@ -362,4 +365,40 @@ Test(ledger, seq_grows_across_episodes_and_survives_a_snapshot) {
     free(evs);
     pw_decoder_destroy(dec);
     pw_ruleset_destroy(rs);
+}
+
+/* The at guard (review of the ledger): a replay that diverges from the run before the crash must never
+ * suppress a notification evaluated later than the last one the sink delivered. */
+Test(ledger, later_than_delivered_is_never_suppressed) {
+    pw_ledger *l = pw_ledger_new();
+    /* the run before the crash delivered FIRE 3 .. RESOLVE 6 of life 1000, the last at t = 6000 */
+    pw_ledger_entry e = {.fingerprint = 7, .rule_hash = 99, .born = 1000, .seq = 6, .kind = PW_NOTE_RESOLVED,
+                         .at = 6000};
+    cr_assert_eq(pw_ledger_put(l, &e), 0);
+    pw_ledger_restored(l, 7, 1000, 2);
+    pw_ledger_restored_done(l, 0);
+    /* the replay makes FIRE 3 again at its original time: delivered before */
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 3, PW_NOTE_FIRING, 0, 3000), 1);
+    /* it diverges (wall clock, another interleaving): FIRE 4 hours later has seq <= 6 but is new */
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 4, PW_NOTE_FIRING, 0, 6000 + 3600000), 0, "later: send");
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 1000, 5, PW_NOTE_RESOLVED, 0, 6000 + 7200000), 0, "entry gone: send");
+    cr_expect_eq(pw_ledger_size(l), 0);
+    /* an entry of unknown time (older pipewatch) suppresses no replayed notification */
+    pw_ledger_entry old = {.fingerprint = 8, .rule_hash = 99, .born = 1000, .seq = 6, .kind = PW_NOTE_FIRING,
+                           .at = INT64_MIN};
+    cr_assert_eq(pw_ledger_put(l, &old), 0);
+    cr_expect_eq(pw_ledger_check(l, 8, 99, 1000, 2, PW_NOTE_FIRING, 0, 1), 0);
+    pw_ledger_destroy(l);
+}
+
+/* An entry of a life that ended (its RESOLVE delivered and written after the snapshot's fork) cannot
+ * suppress the next life's first notification: that one is evaluated later. */
+Test(ledger, next_life_after_a_late_written_entry_is_sent) {
+    pw_ledger *l = pw_ledger_new();
+    pw_ledger_entry e = {.fingerprint = 7, .rule_hash = 99, .born = 1000, .seq = 2, .kind = PW_NOTE_RESOLVED,
+                         .at = 5000, .written_ms = 100};
+    cr_assert_eq(pw_ledger_put(l, &e), 0);
+    pw_ledger_restored_done(l, 50); /* written after the snapshot was created: kept */
+    cr_expect_eq(pw_ledger_check(l, 7, 99, 9000, 1, PW_NOTE_FIRING, 0, 9000), 0, "new life, later: send");
+    pw_ledger_destroy(l);
 }
