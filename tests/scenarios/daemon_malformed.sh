@@ -52,7 +52,15 @@ PIDS+=($DPID)
 wait_assigned 40
 # keyless messages spread over all partitions (librdkafka's sticky partitioner would fill one at a time,
 # and the mock keeps only ~5 MB per partition)
-kcat -P -b "$BOOTSTRAP" -t crm -X log_level=3 -X sticky.partitioning.linger.ms=0 <"$T/events.txt" \
+# The generator's first line is a valid event: produce it alone and wait until it is applied, so that
+# stream time exists before any `late` event arrives (partitions are consumed in no fixed order; a late
+# event consumed first, with no stream time yet, would be applied).
+head -n 1 "$T/events.txt" >"$T/first.txt"
+tail -n +2 "$T/events.txt" >"$T/rest.txt"
+kcat -P -b "$BOOTSTRAP" -t crm -X log_level=3 <"$T/first.txt" || fail "kcat could not produce the first event"
+wait_for 30 sh -c "curl -fsS --max-time 5 http://127.0.0.1:$PORT/metrics | grep -qx 'pipewatch_events_applied_total 1'" \
+  || fail "the first (valid) event was not applied"
+kcat -P -b "$BOOTSTRAP" -t crm -X log_level=3 -X sticky.partitioning.linger.ms=0 <"$T/rest.txt" \
   || fail "kcat could not produce the events"
 
 metric() { # NAME{LABELS} -> value from /metrics (0 if absent)
