@@ -15,10 +15,7 @@
 source "$(dirname "$0")/lib.bash"
 
 command -v redis-server >/dev/null || skip "redis-server is not installed"
-redis-server --port 0 --unixsocket "$T/redis.sock" --unixsocketperm 700 --save "" --appendonly no \
-  --enable-debug-command yes --dir "$T" >"$T/redis.log" 2>&1 &
-PIDS+=($!)
-wait_for 20 redis-cli -s "$T/redis.sock" ping || fail "redis-server did not start"
+start_redis --enable-debug-command yes
 start_kafka crmA:4 crmB:4
 mkdir -p "$T/rules"
 cat >"$T/rules/orders.yaml" <<'Y'

@@ -45,6 +45,17 @@ start_kafka() {
 }
 kafka_ctl() { echo "$1" >&"$KAFKA_FD"; }
 
+# start_redis [ARGS...]: a private redis-server on the unix socket $T/redis.sock, no persistence, ARGS
+# added to its command line; sets REDIS_PID (restartable: its log is appended to $T/redis.log).
+start_redis() {
+  command -v redis-server >/dev/null || skip "redis-server is not installed"
+  redis-server --port 0 --unixsocket "$T/redis.sock" --unixsocketperm 700 --save "" --appendonly no \
+    --dir "$T" "$@" >>"$T/redis.log" 2>&1 &
+  REDIS_PID=$!
+  PIDS+=($REDIS_PID)
+  wait_for 20 redis-cli -s "$T/redis.sock" ping || fail "redis-server did not start"
+}
+
 # produce TOPIC FILE: one message per line, with kcat (an independent Kafka client from Debian).
 produce() { kcat -P -b "$BOOTSTRAP" -t "$1" -X log_level=3 <"$2"; }
 

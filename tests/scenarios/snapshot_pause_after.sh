@@ -8,13 +8,6 @@
 source "$(dirname "$0")/lib.bash"
 command -v redis-server >/dev/null || skip "redis-server is not installed"
 
-start_redis() {
-  redis-server --port 0 --unixsocket "$T/redis.sock" --unixsocketperm 700 --save "" --appendonly no \
-    --dir "$T" >>"$T/redis.log" 2>&1 &
-  REDIS_PID=$!
-  PIDS+=($REDIS_PID)
-  wait_for 20 redis-cli -s "$T/redis.sock" ping || fail "redis-server did not start"
-}
 start_redis
 start_kafka crm:3
 PORT=$(free_port)

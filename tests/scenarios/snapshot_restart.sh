@@ -21,13 +21,6 @@ TRIALS="${TRIALS:-3}"
 COUNT="${COUNT:-150000}"
 PARTS="${PARTS:-32}"
 
-start_redis() {
-  redis-server --port 0 --unixsocket "$T/redis.sock" --unixsocketperm 700 --save "" --appendonly no \
-    --dir "$T" >"$T/redis.log" 2>&1 &
-  REDIS_PID=$!
-  PIDS+=($REDIS_PID)
-  wait_for 20 redis-cli -s "$T/redis.sock" ping || fail "redis-server did not start"
-}
 start_redis
 start_kafka "crm:$PARTS"
 
