@@ -506,6 +506,8 @@ typedef struct ledger {
     int fails;
     uint64_t write_failures;
     pw_ratelimit rl;
+    char (*fields)[17];         /* LEDGER_CHUNK each: the flush's text, allocated once */
+    char (*vals)[PW_LEDGER_VALUE_MAX];
 } ledger;
 
 static ledger_sink *ledger_find(ledger *l, const char *name, int add) {
@@ -540,7 +542,15 @@ static ledger *ledger_new(const pw_config *c) {
                         0};
     l->r = pw_redis_new(&rc);
     l->rl = (pw_ratelimit)PW_RATELIMIT_INIT(10000, 2);
-    if (!l->r) { free(l); return NULL; }
+    l->fields = malloc(LEDGER_CHUNK * sizeof *l->fields);
+    l->vals = malloc(LEDGER_CHUNK * sizeof *l->vals);
+    if (!l->r || !l->fields || !l->vals) {
+        pw_redis_destroy(l->r);
+        free(l->fields);
+        free(l->vals);
+        free(l);
+        return NULL;
+    }
     return l;
 }
 
@@ -554,6 +564,8 @@ static void ledger_destroy(ledger *l) {
     }
     free(l->v);
     pw_redis_destroy(l->r);
+    free(l->fields);
+    free(l->vals);
     free(l);
 }
 
@@ -720,15 +732,10 @@ static void ledger_flush(server *s, int force) {
     int64_t now = pw_time_mono_ms();
     if (!force && now < l->next_try) return;
     const char *fv[2 * LEDGER_CHUNK];
-    char (*fields)[17] = NULL, (*vals)[PW_LEDGER_VALUE_MAX] = NULL;
+    char (*fields)[17] = l->fields, (*vals)[PW_LEDGER_VALUE_MAX] = l->vals;
     for (int i = 0; i < l->n; i++) {
         ledger_sink *ls = &l->v[i];
         while (ls->npend) {
-            if (!fields) {
-                fields = malloc(LEDGER_CHUNK * sizeof *fields);
-                vals = malloc(LEDGER_CHUNK * sizeof *vals);
-                if (!fields || !vals) { free(fields); free(vals); return; }
-            }
             uint32_t c = ls->npend < LEDGER_CHUNK ? ls->npend : LEDGER_CHUNK;
             int64_t wall = pw_time_now_ms();
             for (uint32_t j = 0; j < c; j++) {
@@ -750,8 +757,6 @@ static void ledger_flush(server *s, int force) {
                     pw_warn("snapshot", "delivery ledger: cannot record %u delivered notification%s of sink '%s' (kept, "
                                         "retry in %.1f s; %llu similar messages suppressed): %s", ls->npend,
                             ls->npend == 1 ? "" : "s", ls->name, (double)delay / 1000.0, (unsigned long long)sup, err);
-                free(fields);
-                free(vals);
                 return;
             }
             l->fails = 0;
@@ -759,8 +764,6 @@ static void ledger_flush(server *s, int force) {
             ls->npend -= c;
         }
     }
-    free(fields);
-    free(vals);
 }
 
 /* The forked writer, after its snapshot is visible: delete the ledger fields of alerts that are not in it

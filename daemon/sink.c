@@ -454,6 +454,24 @@ static void drop(pw_sink *s, const pw_notification *n, const char *why) {
             s->conf.name, why, n->firing ? "firing" : "resolved", n->rule ? n->rule->name : "?", more);
 }
 
+/* Queue a copy of data[0..len) with meta's identity (fingerprint, kind, seq...); the caller has
+ * checked there is room. 0, or -1 when out of memory (nothing queued). */
+static int enqueue_copy(pw_sink *s, const char *data, size_t len, const pw_sink_item *meta) {
+    pw_sink_item it = *meta;
+    it.len = len;
+    it.data = malloc(len + 1);
+    if (!it.data) return -1;
+    if (len) memcpy(it.data, data, len);
+    it.data[len] = 0;
+    pthread_mutex_lock(&s->mu);
+    s->ring[(s->head + s->count) % s->conf.queue_max] = it;
+    s->count++;
+    atomic_fetch_add(&s->submitted, 1);
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
 void pw_sink_submit(pw_sink *s, const pw_notification *n) {
     if (!s || !n) return;
     if (!s->accepting) { drop(s, n, "stopped"); return; }
@@ -470,28 +488,13 @@ void pw_sink_submit(pw_sink *s, const pw_notification *n) {
     }
     pw_buf_reset(&s->rbuf);
     s->ops->render(s, n, &s->rbuf);
-    pw_sink_item it = {0};
-    it.len = s->rbuf.len;
-    it.data = malloc(it.len + 1);
-    if (!it.data) { drop(s, n, "out of memory"); return; }
-    if (it.len) memcpy(it.data, s->rbuf.data, it.len);
-    it.data[it.len] = 0;
-    it.fingerprint = n->fingerprint;
-    it.at = n->at;
-    it.firing = n->firing;
-    it.kind = pw_notification_kind(n);
-    it.seq = n->seq;
-    it.born = n->born;
-    it.rule_hash = n->rule ? n->rule->def_hash : 0;
+    pw_sink_item meta = {.fingerprint = n->fingerprint, .at = n->at, .firing = n->firing,
+                         .kind = pw_notification_kind(n), .seq = n->seq, .born = n->born,
+                         .rule_hash = n->rule ? n->rule->def_hash : 0};
+    int r = enqueue_copy(s, s->rbuf.data, s->rbuf.len, &meta);
     /* keep the scratch buffer from pinning a rare huge render forever */
     if (s->rbuf.cap > 1u << 20) pw_buf_free(&s->rbuf);
-
-    pthread_mutex_lock(&s->mu);
-    s->ring[(s->head + s->count) % s->conf.queue_max] = it;
-    s->count++;
-    atomic_fetch_add(&s->submitted, 1);
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    if (r < 0) drop(s, n, "out of memory");
 }
 
 /* ---------- the outbox (snapshots) ---------- */
@@ -614,25 +617,9 @@ int pw_sink_requeue(pw_sink *s, const pw_snap_note *n) {
     int full = !s->accepting || s->count + s->inflight >= s->conf.queue_max;
     pthread_mutex_unlock(&s->mu);
     if (full) { atomic_fetch_add(&s->dropped, 1); return -1; }
-    pw_sink_item it = {0};
-    it.len = n->len;
-    it.data = malloc(it.len + 1);
-    if (!it.data) { atomic_fetch_add(&s->dropped, 1); return -1; }
-    if (it.len) memcpy(it.data, n->data, it.len);
-    it.data[it.len] = 0;
-    it.fingerprint = n->fingerprint;
-    it.at = n->at;
-    it.firing = n->firing;
-    it.kind = n->kind;
-    it.seq = n->seq;
-    it.born = n->born;
-    it.rule_hash = n->rule_hash;
-    pthread_mutex_lock(&s->mu);
-    s->ring[(s->head + s->count) % s->conf.queue_max] = it;
-    s->count++;
-    atomic_fetch_add(&s->submitted, 1);
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    pw_sink_item meta = {.fingerprint = n->fingerprint, .at = n->at, .firing = n->firing, .kind = n->kind,
+                         .seq = n->seq, .born = n->born, .rule_hash = n->rule_hash};
+    if (enqueue_copy(s, n->data, n->len, &meta) < 0) { atomic_fetch_add(&s->dropped, 1); return -1; }
     return 0;
 }
 
