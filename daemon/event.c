@@ -209,7 +209,15 @@ static int build_trie(pw_decoder *d, const pw_fieldset *fs) {
         for (int a = b[i].parent; a >= 0 && b[i].slot >= 0; a = b[a].parent) nsubs++;
     d->nodes = calloc((size_t)nb, sizeof *d->nodes);
     d->kids = calloc((size_t)nb, sizeof *d->kids);
-    d->htab = calloc((size_t)nb * 4 + 4, sizeof *d->htab); /* sum of tables <= 4 * edges */
+    /* each node's table: the smallest power of two >= 2 * its children, at least 2 (leaves too) */
+    size_t nhtab = 0;
+    for (int i = 0; i < nb; i++) {
+        uint32_t kids = 0, size = 2;
+        for (int j = 1; j < nb; j++) kids += b[j].parent == i;
+        while (size < 2u * kids) size <<= 1;
+        nhtab += size;
+    }
+    d->htab = calloc(nhtab, sizeof *d->htab);
     d->subs = calloc((size_t)nsubs + 1, sizeof *d->subs);
     d->node_gen = calloc((size_t)nb, sizeof *d->node_gen);
     if (!d->nodes || !d->kids || !d->htab || !d->subs || !d->node_gen) {
