@@ -88,9 +88,15 @@ typedef unsigned char uchar;
 #define TRUE_VALUE ((pw_value){.type = PW_V_BOOL, .has_num = 1, .num = 1.0, .str = "true", .len = 4})
 #define FALSE_VALUE ((pw_value){.type = PW_V_BOOL, .has_num = 1, .num = 0.0, .str = "false", .len = 5})
 
-/* A child edge of the path trie: key bytes (borrowed from the fieldset's
- * path string, not NUL-terminated at len) and the node it leads to. */
+/* A child edge of the path trie, stored in its parent's hash table: the
+ * key's length and its bytes folded into two words (key_words: the whole key
+ * when it is at most 16 bytes long), the key itself for longer keys
+ * (borrowed from the fieldset's path string, not NUL-terminated at len), and
+ * the node it leads to. A lookup compares len and the two words in registers
+ * and touches nothing else for keys of up to 16 bytes; node == 0 (the root,
+ * never a child) marks an empty entry. */
 typedef struct tkid {
+    uint64_t w0, w1;
     const char *key;
     uint32_t len;
     int node;
@@ -98,7 +104,6 @@ typedef struct tkid {
 
 typedef struct tnode {
     int slot;       /* slot of the path ending at this node, or -1 */
-    int kid0;       /* children: d->kids[kid0 .. kid0 + nkids) */
     int nkids;
     int h0;         /* children's hash table: d->htab[h0 .. h0 + hmask] */
     uint32_t hmask; /* table size - 1 (a power of two >= 2 * nkids) */
@@ -124,8 +129,7 @@ struct pw_decoder {
     int ndirty;
     tnode *nodes;       /* nodes[0] is the root */
     int nnodes;
-    tkid *kids;
-    int *htab;          /* per node: open addressing, kid index + 1, 0 = empty */
+    tkid *htab;         /* per node: open addressing, the children themselves, node 0 = empty */
     int *subs;
     uint32_t *node_gen; /* nnodes: == gen when that prefix was seen this decode */
     uint32_t gen;
@@ -148,15 +152,42 @@ const char *pw_ev_err_name(pw_ev_err e) {
 
 /* ---- construction ---------------------------------------------------------- */
 
-/* Hash of a key for the per-node child tables: length and three bytes. Cheap
- * enough to run on every key of every event; an unwanted key usually lands on
- * an empty bucket and costs no compare at all. */
-static inline uint32_t key_hash(const char *k, size_t n) {
-    if (n == 0) return 0;
-    const unsigned char *u = (const unsigned char *)k;
-    uint32_t h = (uint32_t)n * 0x9E3779B1u + u[0] * 0x85EBCA77u + u[n - 1] * 0xC2B2AE3Du +
-                 u[n / 2] * 0x27D4EB2Fu;
-    return h ^ (h >> 15);
+static inline uint64_t rd64(const char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint32_t rd32(const char *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* The words a key is matched by: for n <= 16 they determine the key (with its
+ * length), read with overlapping loads that never leave the n bytes; longer
+ * keys are also compared in full. */
+static inline void key_words(const char *k, size_t n, uint64_t *w0, uint64_t *w1) {
+    if (n >= 8) {
+        *w0 = rd64(k);
+        *w1 = rd64(k + n - 8);
+    } else if (n >= 4) {
+        *w0 = rd32(k);
+        *w1 = rd32(k + n - 4);
+    } else {
+        uint64_t v = 0;
+        for (size_t i = 0; i < n; i++) v |= (uint64_t)(unsigned char)k[i] << (8 * i);
+        *w0 = v;
+        *w1 = 0;
+    }
+}
+
+/* Hash of a key for the per-node child tables, from its words: one multiply
+ * chain on registers, run on every key of every event; an unwanted key
+ * usually lands on an empty entry and costs no compare at all. */
+static inline uint32_t key_hash(uint64_t w0, uint64_t w1, size_t n) {
+    uint64_t h = (w0 ^ (w1 * 0x9E3779B97F4A7C15ULL) ^ n) * 0xC2B2AE3D27D4EB4FULL;
+    return (uint32_t)(h >> 32);
 }
 
 /* Temporary tree node used while building the trie. */
@@ -208,7 +239,6 @@ static int build_trie(pw_decoder *d, const pw_fieldset *fs) {
     for (int i = 1; i < nb; i++)
         for (int a = b[i].parent; a >= 0 && b[i].slot >= 0; a = b[a].parent) nsubs++;
     d->nodes = calloc((size_t)nb, sizeof *d->nodes);
-    d->kids = calloc((size_t)nb, sizeof *d->kids);
     /* each node's table: the smallest power of two >= 2 * its children, at least 2 (leaves too) */
     size_t nhtab = 0;
     for (int i = 0; i < nb; i++) {
@@ -220,32 +250,28 @@ static int build_trie(pw_decoder *d, const pw_fieldset *fs) {
     d->htab = calloc(nhtab, sizeof *d->htab);
     d->subs = calloc((size_t)nsubs + 1, sizeof *d->subs);
     d->node_gen = calloc((size_t)nb, sizeof *d->node_gen);
-    if (!d->nodes || !d->kids || !d->htab || !d->subs || !d->node_gen) {
+    if (!d->nodes || !d->htab || !d->subs || !d->node_gen) {
         free(b);
         return -1;
     }
-    int nk = 0, ns = 0, nh = 0;
+    int ns = 0, nh = 0;
     for (int i = 0; i < nb; i++) {
         tnode *t = &d->nodes[i];
         t->slot = b[i].slot;
-        t->kid0 = nk;
-        for (int j = 1; j < nb; j++) {
-            if (b[j].parent != i) continue;
-            d->kids[nk].key = b[j].key;
-            d->kids[nk].len = b[j].len;
-            d->kids[nk].node = j;
-            nk++;
-        }
-        t->nkids = nk - t->kid0;
+        t->nkids = 0;
+        for (int j = 1; j < nb; j++) t->nkids += b[j].parent == i;
         uint32_t size = 2;
         while (size < 2u * (uint32_t)t->nkids) size <<= 1;
         t->h0 = nh;
         t->hmask = size - 1;
         nh += (int)size;
-        for (int k = t->kid0; k < nk; k++) {
-            uint32_t h = key_hash(d->kids[k].key, d->kids[k].len) & t->hmask;
-            while (d->htab[t->h0 + (int)h]) h = (h + 1) & t->hmask;
-            d->htab[t->h0 + (int)h] = k + 1;
+        for (int j = 1; j < nb; j++) {
+            if (b[j].parent != i) continue;
+            tkid k = {.key = b[j].key, .len = b[j].len, .node = j};
+            key_words(k.key, k.len, &k.w0, &k.w1);
+            uint32_t h = key_hash(k.w0, k.w1, k.len) & t->hmask;
+            while (d->htab[t->h0 + (int)h].node) h = (h + 1) & t->hmask;
+            d->htab[t->h0 + (int)h] = k;
         }
         t->sub0 = ns;
         for (int j = 1; j < nb; j++) {
@@ -294,7 +320,6 @@ void pw_decoder_destroy(pw_decoder *d) {
     free(d->slot_gen);
     free(d->dirty);
     free(d->nodes);
-    free(d->kids);
     free(d->htab);
     free(d->subs);
     free(d->node_gen);
@@ -320,7 +345,7 @@ static const uchar str_stop[256] = {
 
 #define SKIP_WS(p, end)                          \
     do {                                         \
-        while ((p) < (end) && ws_tbl[*(p)]) (p)++; \
+        while ((p) < (end) && *(p) <= ' ' && ws_tbl[*(p)]) (p)++; \
     } while (0)
 
 static inline int hexval(uchar c) {
@@ -546,39 +571,15 @@ static inline pw_value *slot_ref(pw_decoder *d, int slot) {
     return &d->vals[slot];
 }
 
-static inline uint64_t rd64(const char *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static inline uint32_t rd32(const char *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-/* a[0..n) == b[0..n) for short keys: two overlapping word loads per side (never outside the
- * n bytes), a call to memcmp only past 16 bytes. */
-static inline int key_eq(const char *a, const char *b, size_t n) {
-    if (n >= 8) {
-        if (n > 16) return memcmp(a, b, n) == 0;
-        return rd64(a) == rd64(b) && rd64(a + n - 8) == rd64(b + n - 8);
-    }
-    if (n >= 4) return rd32(a) == rd32(b) && rd32(a + n - 4) == rd32(b + n - 4);
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i]) return 0;
-    return 1;
-}
-
 static inline int find_kid(const pw_decoder *d, int node, const char *k, size_t kn) {
     const tnode *t = &d->nodes[node];
-    const int *tab = d->htab + t->h0;
-    uint32_t h = key_hash(k, kn) & t->hmask;
-    for (int e; (e = tab[h]) != 0; h = (h + 1) & t->hmask) {
-        const tkid *kid = &d->kids[e - 1];
-        if (kid->len == kn && key_eq(kid->key, k, kn)) return kid->node;
-    }
+    const tkid *tab = d->htab + t->h0;
+    uint64_t w0, w1;
+    key_words(k, kn, &w0, &w1);
+    uint32_t h = key_hash(w0, w1, kn) & t->hmask;
+    for (const tkid *kid; (kid = &tab[h])->node; h = (h + 1) & t->hmask)
+        if (kid->len == kn && kid->w0 == w0 && kid->w1 == w1 && (kn <= 16 || memcmp(kid->key, k, kn) == 0))
+            return kid->node;
     return -1;
 }
 
@@ -693,8 +694,10 @@ value: /* p < end, at the first byte of a value */
             v->str = s;
             v->len = (uint32_t)n;
             v->num = 0;
-            /* cheap first-byte test: most strings are not numeric */
-            v->has_num = n && ((unsigned)(s[0] - '0') < 10 || s[0] == '-') &&
+            /* cheap first-byte test: most strings are not numeric. The time field's string is
+             * tested after parsing, only if it is not a time (pw_decoder_decode): an RFC 3339
+             * time is never a number, and parsing "2026-..." as one cost ~5% of a decode. */
+            v->has_num = n && ((unsigned)(s[0] - '0') < 10 || s[0] == '-') && slot != d->conf.time_slot &&
                          pw_value_parse_num(s, n, &v->num);
         }
         p = q;
@@ -830,13 +833,14 @@ pw_ev_err pw_decoder_decode(pw_decoder *d, const char *buf, size_t len, pw_event
     if (tv->type == PW_V_NULL || (tv->type == PW_V_STR && tv->len == 0)) return PW_EV_NO_TYPE;
     if (tv->type != PW_V_STR) return PW_EV_BAD_TYPE;
 
-    const pw_value *ts = &d->vals[d->conf.time_slot];
+    pw_value *ts = &d->vals[d->conf.time_slot];
     int64_t ms;
     switch (ts->type) {
     case PW_V_NULL:
         return PW_EV_NO_TIME;
     case PW_V_STR:
         if (parse_time(d, ts->str, ts->len, &ms) == 0) break;
+        ts->has_num = ts->len && pw_value_parse_num(ts->str, ts->len, &ts->num); /* the test parse() left out */
         if (ts->has_num && pw_time_from_number(ts->num, &ms) == 0) break;
         return PW_EV_BAD_TIME;
     case PW_V_NUM:
