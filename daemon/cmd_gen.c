@@ -1,7 +1,8 @@
 /* cmd_gen.c -- `pipewatch gen`: synthetic CRM events as JSON lines.
  *
  *   pipewatch gen [--seed N] [--start RFC3339] [--days D] [--leads-per-day N] [--count N]
- *                 [--no-incidents] [--out-of-order P] [--list-incidents] [--stats] [--out FILE]
+ *                 [--no-incidents] [--out-of-order P] [--envelope] [--list-incidents] [--stats]
+ *                 [--out FILE]
  *
  * The events come from gen.c (pure, deterministic from the seed); this file
  * only parses arguments and writes. Output is batched: events are rendered
@@ -43,6 +44,8 @@ static void usage(FILE *f) {
             "  --count N            stop after N events (default: end of the run)\n"
             "  --no-incidents       a quiet run: no incident is played\n"
             "  --out-of-order P     probability 0..1 that an event's ts is moved back by up to 2 min\n"
+            "  --envelope           every event also carries context, session_id and user_agent\n"
+            "                       (~115 bytes no example rule reads; other fields unchanged)\n"
             "  --list-incidents     print the incident schedule and exit\n"
             "  --stats              print a summary (events, bytes, events/s) to stderr at the end\n"
             "  --out FILE           write to FILE instead of stdout\n");
@@ -162,6 +165,8 @@ int pw_cmd_gen(int argc, char **argv) {
             out_path = v;
         } else if (!strcmp(flag, "--no-incidents")) {
             conf.incidents = 0;
+        } else if (!strcmp(flag, "--envelope")) {
+            conf.envelope = 1;
         } else if (!strcmp(flag, "--list-incidents")) {
             list = 1;
         } else if (!strcmp(flag, "--stats")) {

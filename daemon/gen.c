@@ -893,6 +893,28 @@ static int render_click(pw_gen *g, char **pp, const ent *e, int64_t *ts) {
     return PW_GEN_EMAIL_CLICKED;
 }
 
+/* The envelope of --envelope, appended inside the closing brace. Drawn from a hash of the event's
+ * number, not from g->r, so the events' own fields are the same with and without it. */
+static char *put_envelope(const pw_gen *g, char *p) {
+    static const char *const agents[] = {
+        "Mozilla/5.0 (Windows NT 10.0) Chrome/131",
+        "Mozilla/5.0 (Macintosh) Safari/605.1",
+        "Mozilla/5.0 (iPhone; iOS 18_1)",
+        "Mozilla/5.0 (X11; Linux) Firefox/133",
+    };
+    static const char *const sources[] = {"crm-eu1", "crm-us1", "web-eu1", "shop-us1"};
+    uint64_t h = mix64(g->st.events ^ ~g->id_key);
+    p--; /* the event's closing '}' */
+    LIT(p, ",\"context\":{\"source\":\"");
+    p = put_s(p, sources[h & 3]);
+    LIT(p, "\"},\"session_id\":\"s-");
+    p = put_hex64(p, mix64(h));
+    LIT(p, "\",\"user_agent\":\"");
+    p = put_s(p, agents[(h >> 2) & 3]);
+    LIT(p, "\"}");
+    return p;
+}
+
 /* ------------------------------------------------------------------ public */
 
 void pw_gen_conf_init(pw_gen_conf *c) {
@@ -1019,6 +1041,7 @@ int pw_gen_next(pw_gen *g, pw_buf *out, int64_t *ts) {
             type = render_click(g, &p, &e, &t);
         }
         if (type < 0) continue;
+        if (g->conf.envelope) p = put_envelope(g, p);
         out->len = (size_t)(p - out->data);
         out->data[out->len] = 0;
         g->st.events++;

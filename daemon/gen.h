@@ -42,6 +42,9 @@ typedef struct pw_gen_conf {
     double out_of_order;   /* 0..1: probability that an event's ts is moved back by 1 ms..2 min
                               (never before start_ms); 0 keeps ts non-decreasing */
     uint32_t max_pending;  /* cap of queued future events; 0 = PW_GEN_DEFAULT_PENDING */
+    int envelope;          /* non-zero: every event also carries "context", "session_id" and
+                              "user_agent" (~115 bytes no example rule reads, as events forwarded
+                              by a collection pipeline do); the other fields are unchanged */
 } pw_gen_conf;
 
 #define PW_GEN_DEFAULT_START 1793491200000LL /* 2026-11-01T00:00:00Z, a Sunday */

@@ -206,6 +206,43 @@ Test(gen, out_of_order_zero_changes_nothing_and_jitter_is_small) {
     run_free(&jit);
 }
 
+/* --envelope: every event gains exactly "context", "session_id" and "user_agent" (strings and an
+ * object of one string), about 115 bytes, and with them removed the event is the one generated
+ * without --envelope, member for member (cJSON as the independent parser). */
+Test(gen, envelope_adds_three_fields_and_changes_nothing_else) {
+    pw_gen_conf c = conf_days(2, 1);
+    run base, env;
+    run_gen(&c, &base);
+    c.envelope = 1;
+    run_gen(&c, &env);
+    cr_assert_eq(env.n, base.n);
+    cr_assert_eq(memcmp(env.ts, base.ts, base.n * sizeof *base.ts), 0, "same event times");
+    const char *a = base.text.data, *b = env.text.data;
+    for (size_t i = 0; i < base.n; i++) {
+        const char *ae = strchr(a, '\n'), *be = strchr(b, '\n');
+        cJSON *x = cJSON_ParseWithLength(a, (size_t)(ae - a)), *y = cJSON_ParseWithLength(b, (size_t)(be - b));
+        cr_assert(x && y, "event %zu is not JSON", i);
+        cJSON *ctx = cJSON_GetObjectItemCaseSensitive(y, "context");
+        cr_assert(cJSON_IsObject(ctx) && cJSON_GetArraySize(ctx) == 1 &&
+                  cJSON_IsString(cJSON_GetObjectItemCaseSensitive(ctx, "source")));
+        const cJSON *sid = cJSON_GetObjectItemCaseSensitive(y, "session_id");
+        cr_assert(cJSON_IsString(sid) && strlen(sid->valuestring) == 18 && !strncmp(sid->valuestring, "s-", 2));
+        cr_assert(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(y, "user_agent")));
+        cJSON_DeleteItemFromObjectCaseSensitive(y, "context");
+        cJSON_DeleteItemFromObjectCaseSensitive(y, "session_id");
+        cJSON_DeleteItemFromObjectCaseSensitive(y, "user_agent");
+        cr_assert(cJSON_Compare(x, y, 1), "event %zu differs beyond the envelope", i);
+        size_t extra = (size_t)((be - b) - (ae - a));
+        cr_assert(extra >= 95 && extra <= 135, "event %zu: %zu more bytes", i, extra);
+        cJSON_Delete(x);
+        cJSON_Delete(y);
+        a = ae + 1;
+        b = be + 1;
+    }
+    run_free(&base);
+    run_free(&env);
+}
+
 /* ------------------------------------------------------- order and text */
 
 static void check_ts_text(const char *line, size_t len, int64_t ts, void *ud) {
