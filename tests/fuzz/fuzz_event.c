@@ -9,6 +9,8 @@
  * Invariants checked (an abort() makes libFuzzer keep the input as a crash):
  *   - decoding is deterministic, and A and B return the same error (the
  *     fieldset must not change what is valid JSON or which type/time it has);
+ *   - A, which has learned member prefixes from every earlier input (its
+ *     member memo), decodes exactly as a fresh decoder with A's fieldset;
  *   - on PW_EV_OK every string lies inside the input or inside the decoder's
  *     scratch block (found through ASan's allocator: the only heap block of
  *     its size), every len is within the input, STR values are valid UTF-8,
@@ -198,6 +200,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (int i = 0; i < nslots_a; i++)
             FUZZ_CHECK(same_value(&saved[i], &ev2.fields[i]), "slot %d differs on second decode", i);
     }
+
+    /* the member memo never changes a result: dec_a has learned from every earlier input (and from
+     * this one, by now), a fresh decoder has learned nothing */
+    pw_decoder *fresh = make(fs_a, 1, A_MAX_SIZE, 64);
+    pw_event evf;
+    pw_ev_err ef = pw_decoder_decode(fresh, buf, size, &evf);
+    FUZZ_CHECK(ef == ea, "memo: decoder A says %s, a fresh one %s", pw_ev_err_name(ea), pw_ev_err_name(ef));
+    if (ef == PW_EV_OK) {
+        FUZZ_CHECK(evf.ts == ev.ts, "memo: ts differs");
+        for (int i = 0; i < nslots_a; i++)
+            FUZZ_CHECK(same_value(&saved[i], &evf.fields[i]), "memo: slot %d differs from a fresh decoder", i);
+    }
+    pw_decoder_destroy(fresh);
 
     /* the fieldset must not change validity, type or time */
     pw_ev_err eb = pw_decoder_decode(dec_b, buf, size, &evb);
