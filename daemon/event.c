@@ -364,6 +364,8 @@ void pw_decoder_destroy(pw_decoder *d) {
 
 /* JSON whitespace: space, \t, \n, \r. */
 static const uchar ws_tbl[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
+/* In line mode (pw_decoder_decode_line) '\n' ends the text instead. */
+static const uchar ws_line_tbl[256] = {[' '] = 1, ['\t'] = 1, ['\r'] = 1};
 
 /* Bytes that end the fast path in a string body: '"', '\\', < 0x20, >= 0x80. */
 static const uchar str_stop[256] = {
@@ -377,7 +379,7 @@ static const uchar str_stop[256] = {
 
 #define SKIP_WS(p, end)                          \
     do {                                         \
-        while ((p) < (end) && *(p) <= ' ' && ws_tbl[*(p)]) (p)++; \
+        while ((p) < (end) && *(p) <= ' ' && wst[*(p)]) (p)++; \
     } while (0)
 
 static inline int hexval(uchar c) {
@@ -658,7 +660,13 @@ static int parse_time(pw_decoder *d, const char *s, size_t n, int64_t *out) {
 
 /* ---- the parser ------------------------------------------------------------ */
 
-static pw_ev_err parse(pw_decoder *d, const uchar *p, const uchar *end) {
+/* The parser, inlined into its two callers: whole messages (line = 0), and line mode (line = 1),
+ * where '\n' is not whitespace but the end of the text: the top-level value must be followed by
+ * whitespace and a '\n', or by end; *stop is then where that '\n' (or end) is. A '\n' anywhere
+ * else is an unexpected byte, as the end of the text would be. */
+PW_ALWAYS_INLINE static inline pw_ev_err parse_text(pw_decoder *d, const uchar *p, const uchar *end, int line,
+                                                    const uchar **stop) {
+    const uchar *const wst = line ? ws_line_tbl : ws_tbl;
     frame *const st = d->stack;
     const int maxd = d->conf.max_depth;
     frame *f = NULL;
@@ -844,7 +852,8 @@ key: /* p < end, inside object f, where a key must start */
 after: /* a value just ended at p */
     if (depth == 0) {
         SKIP_WS(p, end);
-        if (p != end) return PW_EV_NOT_JSON;
+        if (p != end && !(line && *p == '\n')) return PW_EV_NOT_JSON;
+        *stop = p;
         return top == '{' ? PW_EV_OK : PW_EV_NOT_OBJECT;
     }
     f = &st[depth];
@@ -894,8 +903,12 @@ close: /* container st[depth] just ended at p */
     goto after;
 }
 
-pw_ev_err pw_decoder_decode(pw_decoder *d, const char *buf, size_t len, pw_event *out) {
-    if (len > d->conf.max_size) return PW_EV_TOO_LARGE;
+static pw_ev_err parse(pw_decoder *d, const uchar *p, const uchar *end) {
+    const uchar *stop = NULL;
+    return parse_text(d, p, end, 0, &stop);
+}
+
+static void reset_slots(pw_decoder *d) {
     for (int i = 0; i < d->ndirty; i++) d->vals[d->dirty[i]] = NULL_VALUE;
     d->ndirty = 0;
     if (++d->gen == 0) { /* wrapped after 2^32 decodes: forget all marks */
@@ -903,10 +916,33 @@ pw_ev_err pw_decoder_decode(pw_decoder *d, const char *buf, size_t len, pw_event
         memset(d->node_gen, 0, (size_t)d->nnodes * sizeof *d->node_gen);
         d->gen = 1;
     }
+}
 
+static pw_ev_err finish(pw_decoder *d, pw_event *out);
+
+pw_ev_err pw_decoder_decode(pw_decoder *d, const char *buf, size_t len, pw_event *out) {
+    if (len > d->conf.max_size) return PW_EV_TOO_LARGE;
+    reset_slots(d);
     pw_ev_err err = parse(d, (const uchar *)buf, (const uchar *)buf + len);
     if (err != PW_EV_OK) return err;
+    return finish(d, out);
+}
 
+int pw_decoder_decode_line(pw_decoder *d, const char *buf, size_t avail, pw_event *out, size_t *len) {
+    /* never parse past max_size + 1 bytes: a longer line is refused by pw_decoder_decode */
+    size_t lim = avail <= d->conf.max_size ? avail : d->conf.max_size + 1;
+    const uchar *stop = NULL;
+    reset_slots(d);
+    if (parse_text(d, (const uchar *)buf, (const uchar *)buf + lim, 1, &stop) != PW_EV_OK) return 0;
+    size_t n = (size_t)((const char *)stop - buf);
+    if (n > d->conf.max_size || (n == lim && lim < avail)) return 0; /* too long, or cut at the limit */
+    if (finish(d, out) != PW_EV_OK) return 0;
+    *len = n;
+    return 1;
+}
+
+/* The type and time checks after a successful parse, and *out. */
+static pw_ev_err finish(pw_decoder *d, pw_event *out) {
     const pw_value *tv = &d->vals[d->conf.type_slot];
     if (tv->type == PW_V_NULL || (tv->type == PW_V_STR && tv->len == 0)) return PW_EV_NO_TYPE;
     if (tv->type != PW_V_STR) return PW_EV_BAD_TYPE;

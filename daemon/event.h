@@ -79,4 +79,13 @@ void pw_decoder_destroy(pw_decoder *d); /* accepts NULL */
 /* Decode buf[0..len) (need not be NUL-terminated). PW_EV_OK fills *out. */
 pw_ev_err pw_decoder_decode(pw_decoder *d, const char *buf, size_t len, pw_event *out);
 
+/* JSON lines without a separate scan for each line's end: decode the line at
+ * the start of buf[0..avail) (the text up to the first '\n', or all of it),
+ * finding its end while parsing. Returns 1 if the line is a valid event:
+ * *out is what pw_decoder_decode(d, buf, *len, out) would give, *len the
+ * line's length without the '\n'. Returns 0 otherwise (not valid, longer
+ * than max_size, blank): the caller then finds the line and calls
+ * pw_decoder_decode for the reason. */
+int pw_decoder_decode_line(pw_decoder *d, const char *buf, size_t avail, pw_event *out, size_t *len);
+
 #endif

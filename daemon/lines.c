@@ -84,8 +84,8 @@ void pw_lines_destroy(pw_lines *l) {
 
 int pw_lines_mapped(const pw_lines *l) { return l->map != NULL; }
 
-static int next_mapped(pw_lines *l, const char **line, size_t *len) {
-    if (l->pos >= l->map_len) return 0;
+/* Page bookkeeping before reading at l->pos: populate ahead, release behind. */
+static void mapped_step(pw_lines *l) {
 #ifdef MADV_POPULATE_READ
     if (l->pos >= l->populated && l->populated < l->map_len) { /* map the next chunk in one call */
         size_t pg = (size_t)sysconf(_SC_PAGESIZE), from = l->populated / pg * pg;
@@ -101,6 +101,11 @@ static int next_mapped(pw_lines *l, const char **line, size_t *len) {
             l->released = upto;
         }
     }
+}
+
+static int next_mapped(pw_lines *l, const char **line, size_t *len) {
+    if (l->pos >= l->map_len) return 0;
+    mapped_step(l);
     const char *s = l->map + l->pos;
     size_t left = l->map_len - l->pos;
     const char *nl = memchr(s, '\n', left);
@@ -179,3 +184,16 @@ int pw_lines_next(pw_lines *l, const char **line, size_t *len) {
 }
 
 unsigned long pw_lines_lineno(const pw_lines *l) { return l->lineno; }
+
+size_t pw_lines_peek(pw_lines *l, const char **rest) {
+    if (!l->map || l->pos >= l->map_len) return 0;
+    mapped_step(l);
+    *rest = l->map + l->pos;
+    return l->map_len - l->pos;
+}
+
+void pw_lines_skip(pw_lines *l, size_t len) {
+    l->pos += len;
+    if (l->pos < l->map_len) l->pos++; /* the '\n' */
+    l->lineno++;
+}

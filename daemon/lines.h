@@ -31,6 +31,15 @@ void pw_lines_destroy(pw_lines *l);
  * least max_line + 1; *line undefined), 0 at end of input, -1 on a read error
  * (errno set). */
 int pw_lines_next(pw_lines *l, const char **line, size_t *len);
+/* The rest of a mapped input, to find the next line without a separate scan
+ * for its end (the event decoder's pw_decoder_decode_line does it while
+ * parsing): returns the bytes left from the next unread one (*rest), 0 at the
+ * end or if the input is not mapped (then use pw_lines_next). The caller
+ * passes the length of the line it found (without its '\n', at most what
+ * peek returned) to pw_lines_skip, which consumes the line and its '\n' and
+ * counts it; or it calls pw_lines_next, which returns the same line. */
+size_t pw_lines_peek(pw_lines *l, const char **rest);
+void pw_lines_skip(pw_lines *l, size_t len);
 /* 1-based number of the line last returned. */
 unsigned long pw_lines_lineno(const pw_lines *l);
 /* 1 if the input is read through a memory mapping (for tests). */
