@@ -189,6 +189,13 @@ size_t pw_lines_peek(pw_lines *l, const char **rest) {
     if (!l->map || l->pos >= l->map_len) return 0;
     mapped_step(l);
     *rest = l->map + l->pos;
+#if defined(__GNUC__)
+    /* the bytes ~1 KiB ahead, four cache lines per call (a line is typically 200-350 bytes): the
+     * first touch of each line's bytes was most of what its decode waited for (measured: 4-7% of a
+     * replay of 1M events) */
+    if (l->map_len - l->pos > 1024 + 256)
+        for (int k = 0; k < 4; k++) __builtin_prefetch(*rest + 1024 + 64 * k);
+#endif
     return l->map_len - l->pos;
 }
 

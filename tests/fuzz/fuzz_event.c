@@ -11,6 +11,8 @@
  *     fieldset must not change what is valid JSON or which type/time it has);
  *   - A, which has learned member prefixes from every earlier input (its
  *     member memo), decodes exactly as a fresh decoder with A's fieldset;
+ *   - read as JSON lines, pw_decoder_decode_line accepts exactly the lines
+ *     pw_decoder_decode accepts, with the same length and values;
  *   - on PW_EV_OK every string lies inside the input or inside the decoder's
  *     scratch block (found through ASan's allocator: the only heap block of
  *     its size), every len is within the input, STR values are valid UTF-8,
@@ -213,6 +215,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             FUZZ_CHECK(same_value(&saved[i], &evf.fields[i]), "memo: slot %d differs from a fresh decoder", i);
     }
     pw_decoder_destroy(fresh);
+
+    /* line mode: the input as JSON lines; decode_line accepts a line exactly when decode does, with
+     * the same length and values */
+    {
+        static pw_decoder *dl;
+        if (!dl) dl = make(fs_a, 1, A_MAX_SIZE, 64);
+        pw_decoder *dr = make(fs_a, 1, A_MAX_SIZE, 64);
+        size_t pos = 0;
+        while (pos < size) {
+            const char *rest = buf + pos, *nl = memchr(rest, '\n', size - pos);
+            size_t avail = size - pos, truth = nl ? (size_t)(nl - rest) : avail, n = 0;
+            pw_event e1, e2;
+            int got = pw_decoder_decode_line(dl, rest, avail, &e1, &n);
+            pw_ev_err want = pw_decoder_decode(dr, rest, truth, &e2);
+            FUZZ_CHECK(got == (want == PW_EV_OK), "line at %zu: decode_line %d, decode %s", pos, got,
+                       pw_ev_err_name(want));
+            if (got) {
+                FUZZ_CHECK(n == truth && e1.ts == e2.ts, "line at %zu: length %zu of %zu, or ts", pos, n, truth);
+                for (int i = 0; i < nslots_a; i++)
+                    FUZZ_CHECK(same_value(&e1.fields[i], &e2.fields[i]), "line at %zu: slot %d differs", pos, i);
+            }
+            pos += truth + (nl != NULL);
+        }
+        pw_decoder_destroy(dr);
+    }
 
     /* the fieldset must not change validity, type or time */
     pw_ev_err eb = pw_decoder_decode(dec_b, buf, size, &evb);

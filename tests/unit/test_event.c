@@ -916,3 +916,63 @@ Test(event, member_memo_is_not_used_in_a_top_level_array) {
     cr_assert_eq(decs("[\"t\",\"ts\":4220000000000000000000]"), PW_EV_NOT_JSON);
     cr_assert_eq(decs("[\"t\",\"ts\":4220000000000000000000]"), PW_EV_NOT_JSON);
 }
+
+/* pw_decoder_decode_line against pw_decoder_decode on each line: random events and oddities (blank
+ * lines, CRLF, whitespace around the object, a '\n' inside a string or between tokens, a line of
+ * exactly max_size bytes and one byte more, no final newline) concatenated; decode_line accepts a
+ * line exactly when pw_decoder_decode accepts it, with the same length and values. */
+Test(event, decode_line_agrees_with_decode_on_every_line) {
+    pw_decoder_conf conf = {.type_slot = S_TYPE, .time_slot = S_TS, .id_slot = S_ID, .max_size = 300};
+    pw_decoder *dl = pw_decoder_new(fs, &conf), *dr = pw_decoder_new(fs, &conf);
+    cr_assert(dl && dr);
+    static const char *const odd[] = {
+        "", "  \r", "{\"type\":\"t\",\"ts\":1}\r", " {\"type\":\"t\",\"ts\":1} \t",
+        "{\"type\":\"t\",\"ts\":1}x", "{\"type\":\"t\",\n\"ts\":1}", "{\"type\":\"t\n\",\"ts\":1}", "[1]",
+        "{\"type\":\"t\",\"ts\":1,\"v\":\"", /* continued by the next line */
+    };
+    pw_buf all, ev1;
+    pw_buf_init(&all);
+    pw_buf_init(&ev1);
+    for (int i = 0; i < 3000; i++) {
+        uint32_t k = memo_below(12);
+        if (k < 9) {
+            pw_buf_append(&all, odd[k], strlen(odd[k]));
+        } else if (k == 9) { /* exactly max_size, then one more */
+            char big[302];
+            int n = snprintf(big, sizeof big, "{\"type\":\"t\",\"ts\":1,\"v\":\"");
+            memset(big + n, 'x', sizeof big - (size_t)n);
+            size_t want = memo_below(2) ? 300 : 301;
+            memcpy(big + want - 2, "\"}", 2);
+            pw_buf_append(&all, big, want);
+        } else {
+            memo_event(&ev1);
+            pw_buf_append(&all, ev1.data, ev1.len);
+        }
+        if (i < 2999 || memo_below(2)) pw_buf_putc(&all, '\n');
+    }
+    size_t pos = 0, accepted = 0, lines = 0;
+    while (pos < all.len) {
+        const char *rest = all.data + pos, *nl = memchr(rest, '\n', all.len - pos);
+        size_t avail = all.len - pos, truth = nl ? (size_t)(nl - rest) : avail, len = 0;
+        pw_event e1, e2;
+        int got = pw_decoder_decode_line(dl, rest, avail, &e1, &len);
+        pw_ev_err want = pw_decoder_decode(dr, rest, truth, &e2);
+        cr_assert_eq(got, want == PW_EV_OK, "line %zu (%.*s): decode_line %d, decode %s", lines, (int)truth, rest,
+                     got, pw_ev_err_name(want));
+        if (got) {
+            accepted++;
+            cr_assert_eq(len, truth, "line %zu: length %zu, the line is %zu", lines, len, truth);
+            cr_assert_eq(e1.ts, e2.ts);
+            for (int s = 0; s < S__N; s++)
+                cr_assert(memo_same(&e1.fields[s], &e2.fields[s]), "line %zu: slot %s differs", lines, paths[s]);
+        }
+        pos += truth + (nl != NULL);
+        lines++;
+    }
+    cr_assert_gt(accepted, 500, "only %zu lines accepted", accepted);
+    cr_assert_lt(accepted, lines, "no line refused: the oddities are not there");
+    pw_buf_free(&all);
+    pw_buf_free(&ev1);
+    pw_decoder_destroy(dl);
+    pw_decoder_destroy(dr);
+}

@@ -125,3 +125,50 @@ Test(lines, mapped_reading_starts_at_the_current_position) {
     free_got(&g);
     fclose(tf);
 }
+
+/* pw_lines_peek/pw_lines_skip (the replay's way through a mapped file): skipping each line by the
+ * length pw_lines_next gives, alternated at random with pw_lines_next itself, yields the same lines
+ * and line numbers as pw_lines_next alone; the rest peek returns always starts at the next line; an
+ * unmapped input peeks nothing. */
+Test(lines, peek_and_skip_walk_the_same_lines) {
+    static const char data[] = "{\"a\":1}\n\n  \r\n{\"b\":2}\r\nlast without newline";
+    got ref;
+    both_modes(data, sizeof data - 1, 64, &ref);
+    for (unsigned seed = 1; seed <= 64; seed++) {
+        FILE *tf = tmpfile();
+        cr_assert_not_null(tf);
+        cr_assert_eq(fwrite(data, 1, sizeof data - 1, tf), sizeof data - 1);
+        fflush(tf);
+        rewind(tf);
+        pw_lines *l = pw_lines_new(tf, 64);
+        cr_assert(l && pw_lines_mapped(l));
+        unsigned r = seed;
+        for (int i = 0; i < ref.n; i++) {
+            const char *rest;
+            size_t avail = pw_lines_peek(l, &rest);
+            cr_assert_gt(avail, 0, "line %d: peek says the end", i);
+            cr_assert(avail >= ref.len[i] && !memcmp(rest, ref.text[i], ref.len[i]), "line %d: peek elsewhere", i);
+            r = r * 1103515245u + 12345u;
+            if (r >> 16 & 1) {
+                pw_lines_skip(l, ref.len[i]);
+            } else {
+                const char *line;
+                size_t len;
+                cr_assert_eq(pw_lines_next(l, &line, &len), 1);
+                cr_assert_eq(len, ref.len[i]);
+            }
+            cr_assert_eq(pw_lines_lineno(l), ref.lineno[i], "line %d number", i);
+        }
+        const char *rest;
+        cr_assert_eq(pw_lines_peek(l, &rest), 0, "the end");
+        pw_lines_destroy(l);
+        fclose(tf);
+    }
+    free_got(&ref);
+    FILE *mf = fmemopen((void *)data, sizeof data - 1, "r");
+    pw_lines *l = pw_lines_new(mf, 64);
+    const char *rest;
+    cr_assert_eq(pw_lines_peek(l, &rest), 0, "streaming mode peeks nothing");
+    pw_lines_destroy(l);
+    fclose(mf);
+}
