@@ -618,6 +618,19 @@ static inline int find_kid(const pw_decoder *d, int node, const char *k, size_t 
     return -1;
 }
 
+/* ---- the member memo -------------------------------------------------------- */
+
+static inline uint32_t memo_index(uint32_t kh, uint32_t tt) { return (kh ^ tt * 0x9E3779B1u) & (MEMO_SIZE - 1); }
+static inline uint64_t memo_ctx(uint32_t kh, uint32_t tt) { return ((uint64_t)kh << 32 | tt) | 1; }
+
+/* The entry for context (kh, tt) if the 16 bytes at p (the caller checked they are there) start
+ * with its pattern, else NULL. */
+static inline const kmemo *memo_hit(const pw_decoder *d, const uchar *p, uint32_t kh, uint32_t tt) {
+    const kmemo *m = &d->memo[memo_index(kh, tt)];
+    if (m->ctx != memo_ctx(kh, tt)) return NULL;
+    return (((rd64((const char *)p) ^ m->p0) & m->m0) | ((rd64((const char *)p + 8) ^ m->p1) & m->m1)) ? NULL : m;
+}
+
 /* ---- the time field -------------------------------------------------------- */
 
 /* Two decimal digits at s, or -1. */
@@ -702,6 +715,22 @@ value: /* p < end, at the first byte of a value */
         if (*p == '}') {
             p++;
             goto close;
+        }
+        if (depth == 1 && end - p >= 16) {
+            /* the first member of the top-level object: its own context (tt = 2 is no type's tag,
+             * those are odd), learned and used like the others */
+            tt = 2;
+            const kmemo *m = memo_hit(d, p, 0, tt);
+            if (m) {
+                p += m->plen;
+                kh = m->kh;
+                node = -1;
+                slot = m->slot;
+                SKIP_WS(p, end);
+                if (p == end) return PW_EV_NOT_JSON;
+                goto value;
+            }
+            lm = p;
         }
         goto key;
     case '[':
@@ -826,8 +855,8 @@ key: /* p < end, inside object f, where a key must start */
             /* learn `,"key":` when it is compact, unescaped and short (lm is set only then at depth 1) */
             if (lm && !esc && q < end && *q == ':' && (size_t)(q + 1 - lm) <= 16 && end - lm >= 16) {
                 uint32_t plen = (uint32_t)(q + 1 - lm);
-                uint64_t ctx = ((uint64_t)kh << 32 | tt) | 1;
-                kmemo *m = &d->memo[(kh ^ tt * 0x9E3779B1u) & (MEMO_SIZE - 1)];
+                uint64_t ctx = memo_ctx(kh, tt);
+                kmemo *m = &d->memo[memo_index(kh, tt)];
                 m->m0 = plen >= 8 ? ~0ULL : ((1ULL << (8 * plen)) - 1);
                 m->m1 = plen <= 8 ? 0 : plen >= 16 ? ~0ULL : ((1ULL << (8 * (plen - 8))) - 1);
                 m->p0 = rd64((const char *)lm) & m->m0;
@@ -861,9 +890,8 @@ after: /* a value just ended at p */
     if (depth == 1 && f->close == '}' && end - p >= 16 && *p == ',' && p[1] == '"') {
         /* member memo: the next `,"key":` is the one that followed the last key in an event of this
          * type; if its bytes are there, the key resolves as it did then */
-        const kmemo *m = &d->memo[(kh ^ tt * 0x9E3779B1u) & (MEMO_SIZE - 1)];
-        if (m->ctx == (((uint64_t)kh << 32 | tt) | 1) &&
-            (((rd64((const char *)p) ^ m->p0) & m->m0) | ((rd64((const char *)p + 8) ^ m->p1) & m->m1)) == 0) {
+        const kmemo *m = memo_hit(d, p, kh, tt);
+        if (m) {
             p += m->plen;
             kh = m->kh;
             node = -1;
