@@ -53,14 +53,6 @@ void pw_snap_str(pw_buf *b, const char *s, size_t n) {
     pw_snap_u32(b, (uint32_t)n);
     pw_buf_append(b, s, n);
 }
-size_t pw_snap_hole_u64(pw_buf *b) {
-    size_t at = b->len;
-    put_le(b, 0, 8);
-    return at;
-}
-void pw_snap_patch_u64(pw_buf *b, size_t at, uint64_t v) {
-    for (int i = 0; i < 8; i++) b->data[at + (size_t)i] = (char)(unsigned char)(v >> (8 * i));
-}
 
 /* One step per 8 bytes: xor the word, multiply by an odd constant, xor-shift. Each of the three is a
  * bijection of the running hash, so the step is one too for any given word. */

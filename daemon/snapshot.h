@@ -89,9 +89,6 @@ void pw_snap_u64(pw_buf *b, uint64_t v);
 void pw_snap_i64(pw_buf *b, int64_t v);
 void pw_snap_f64(pw_buf *b, double v);
 void pw_snap_str(pw_buf *b, const char *s, size_t n);
-/* Reserve room for a u64 written later with pw_snap_patch_u64 (section lengths). Returns its offset. */
-size_t pw_snap_hole_u64(pw_buf *b);
-void pw_snap_patch_u64(pw_buf *b, size_t at, uint64_t v);
 
 /* A bounds-checked reader. The first failure sticks: every later read fails
  * too and `err` keeps the first message, so callers may check once at the end
