@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -150,6 +151,8 @@ int main(int argc, char **argv) {
         pid_t pid = fork();
         if (pid == 0) {
             close(fds[0]);
+            const char *nice_env = getenv("PW_BENCH_SNAP_NICE"); /* try: the writer at a lower CPU priority */
+            if (nice_env && setpriority(PRIO_PROCESS, 0, atoi(nice_env)) < 0) perror("setpriority");
             double c0 = now_ms();
             pw_redis *r = redis(sock);
             uint64_t gen = 0, total = 0;
