@@ -45,6 +45,7 @@ struct pw_redis {
     uint32_t put_parts;         /* chunks stored so far */
     uint64_t put_bytes;
     int put_state;              /* 0 streaming, 1 stored and switched, -1 failed (put_err says why) */
+    int put_switch_sent;        /* the switch was sent: if it failed, it may still have happened */
     char put_err[400];
 };
 
@@ -293,6 +294,7 @@ int pw_redis_put_begin(pw_redis *r, char *err, size_t errlen) {
     r->put_parts = 0;
     r->put_bytes = 0;
     r->put_state = -1;
+    r->put_switch_sent = 0;
     snprintf(r->put_err, sizeof r->put_err, "the snapshot was not written");
     if (connect_if_needed(r, err, errlen) < 0) return -1;
     char k[300];
@@ -326,6 +328,7 @@ static int put_finish(pw_redis *r, char *err, size_t errlen) {
     const char *argv[] = {"EVAL", SWITCH_LUA, "2", latest, previous, gs};
     size_t lens[6];
     for (int i = 0; i < 6; i++) lens[i] = strlen(argv[i]);
+    r->put_switch_sent = 1;
     redisReply *rep = cmd(r, err, errlen, 6, argv, lens);
     if (!rep) return -1;
     uint64_t old = rep->type == REDIS_REPLY_STRING ? strtoull(rep->str, NULL, 10) : 0;
@@ -361,7 +364,10 @@ int pw_redis_put_end(pw_redis *r, uint64_t *gen, char *err, size_t errlen) {
     }
     snprintf(err, errlen, "%s", r->put_state == 0 ? "the snapshot stream ended before its last chunk" : r->put_err);
     /* nothing was switched: readers keep the old latest. Delete what this generation stored, if the
-     * connection still works (otherwise the next writer's cleanup does). */
+     * connection still works (otherwise the next writer's cleanup does) -- unless the switch was sent: a
+     * lost reply or a script error midway may have switched latest to it after all (the next writer's
+     * cleanup keeps latest and previous and deletes the rest). */
+    if (r->put_switch_sent) { r->put_gen = 0; return -1; }
     char k[300], e2[256];
     unsigned long long g = (unsigned long long)r->put_gen;
     for (uint32_t i = 0; r->put_gen && r->c && i < r->put_parts; i++) {

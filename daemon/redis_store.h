@@ -55,8 +55,10 @@ int pw_redis_put(pw_redis *r, const void *blob, size_t len, uint64_t *gen, char 
  * as pw_snap_w emits them; each is stored as it comes; the last one also
  * stores the manifest, switches latest and deletes older generations), then
  * end: 0 with *gen if the last piece was stored and switched, else -1 with err
- * (latest was not switched; the chunks this generation stored are deleted if
- * the connection still works, else by the next writer). */
+ * (latest was not switched -- or, if the switch itself failed, its outcome is
+ * unknown; the chunks this generation stored are deleted if the connection
+ * still works and the switch was not sent, else by the next writer, whose
+ * cleanup keeps latest and previous). */
 size_t pw_redis_chunk_bytes(const pw_redis *r);
 int pw_redis_put_begin(pw_redis *r, char *err, size_t errlen);
 int pw_redis_put_emit(const void *p, size_t n, int last, void *r);
