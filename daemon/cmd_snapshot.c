@@ -126,7 +126,7 @@ int pw_cmd_snapshot(int argc, char **argv) {
             }
             printf("metrics (against the current rules)\n");
             inspect in = {rs, calloc((size_t)rs->nmetrics + 1, 1), 0, 0, 0};
-            pw_engine_saved_metrics(info.engine, info.engine_len, on_metric, &in, err, sizeof err);
+            pw_engine_saved_metrics(info.engine, info.engine_len, info.version, on_metric, &in, err, sizeof err);
             for (int i = 0; i < rs->nmetrics; i++)
                 if (!in.seen[i]) printf("  %-28s new       (not in the snapshot: starts empty)\n", rs->metrics[i].name);
             printf("total        %llu series, alerts firing %llu, pending %llu\n", (unsigned long long)in.series,

@@ -86,7 +86,7 @@ const pw_config_key pw_config_keys[] = {
     {"redis.key_prefix", "string", "pipewatch:", "Prefix of every key pipewatch writes."},
     {"redis.interval", "duration", "10s", "Time between snapshots (100ms .. 1h)."},
     {"redis.connect_timeout", "duration", "2s", "Connecting to Redis."},
-    {"redis.command_timeout", "duration", "5s", "Per Redis command (a large snapshot is sent in 64 MiB "
+    {"redis.command_timeout", "duration", "5s", "Per Redis command (a large snapshot is sent in 8 MiB "
                                                 "values)."},
     {"redis.pause_after", "duration", "0", "Pause consumption when no snapshot succeeded for this long "
                                            "(0: never pause); resume after the next success."},

@@ -1225,8 +1225,9 @@ static void save_labels_packed(pw_buf *b, const char *p, int n) {
     }
 }
 
-static void save_metric(const pw_engine *e, const mstate *m, pw_buf *b) {
+static void save_metric(const pw_engine *e, const mstate *m, pw_snap_w *w) {
     const pw_metric_def *d = m->def;
+    pw_buf *b = &w->b; /* the primitives append here; pw_snap_w_point may emit whole chunks of it */
     pw_snap_u8(b, (uint8_t)d->kind);
     pw_snap_u8(b, (uint8_t)d->agg);
     pw_snap_u32(b, (uint32_t)d->nbuckets);
@@ -1255,6 +1256,8 @@ static void save_metric(const pw_engine *e, const mstate *m, pw_buf *b) {
             pw_snap_u32(b, s->alerts[i].seq);
             pw_snap_i64(b, s->alerts[i].born);
         }
+        pw_snap_w_point(w);
+        if (w->failed) return; /* the snapshot is lost: stop encoding it */
     }
     pw_snap_u32(b, m->pn);
     for (uint32_t i = 0; i < m->pcap; i++) {
@@ -1263,10 +1266,14 @@ static void save_metric(const pw_engine *e, const mstate *m, pw_buf *b) {
         pw_snap_u64(b, p->key);
         pw_snap_i64(b, p->ts);
         if (d->nby) save_labels_packed(b, pend_labels(m, p), d->nby);
+        pw_snap_w_point(w);
     }
 }
 
-void pw_engine_save(const pw_engine *e, pw_buf *out) {
+void pw_engine_save(const pw_engine *e, pw_snap_w *w) {
+    pw_buf *out = &w->b;
+    uint64_t *blen = calloc((size_t)e->rs->nmetrics + 1, sizeof *blen);
+    if (!blen) { w->failed = 1; return; }
     pw_snap_i64(out, e->T);
     pw_snap_u64(out, e->seq);
     pw_snap_u64(out, e->st.events);
@@ -1288,11 +1295,34 @@ void pw_engine_save(const pw_engine *e, pw_buf *out) {
         pw_snap_u32(out, m->pn);
         pw_snap_u32(out, firing);
         pw_snap_u32(out, pend);
-        size_t hole = pw_snap_hole_u64(out);
-        size_t start = out->len;
-        save_metric(e, m, out);
-        pw_snap_patch_u64(out, hole, out->len - start);
+        uint64_t start = pw_snap_w_pos(w);
+        save_metric(e, m, w);
+        blen[i] = pw_snap_w_pos(w) - start;
     }
+    /* the bodies' lengths after them (format version 3): the writer never goes back to fill one in */
+    for (int i = 0; i < e->rs->nmetrics; i++) pw_snap_u64(out, blen[i]);
+    free(blen);
+}
+
+/* Format version 3 keeps the metric bodies' lengths in an index at the end of the section (nm u64s):
+ * return it and shorten r to end before it; versions 1 and 2 (r->version < 3) put each length before its
+ * body: NULL. */
+static const unsigned char *body_index(pw_snap_r *r, uint32_t nm) {
+    if (r->failed || (r->version && r->version < 3)) return NULL;
+    if ((uint64_t)nm * 8 > r->len - r->off) {
+        pw_snap_fail(r, "the index of %u metric bodies cannot fit in the %zu bytes left", nm, r->len - r->off);
+        return NULL;
+    }
+    r->len -= (size_t)nm * 8;
+    return r->p + r->len;
+}
+/* The length of body j: from the index (version 3) or in front of the body. */
+static uint64_t body_len(pw_snap_r *r, const unsigned char *index, uint32_t j) {
+    if (r->version && r->version < 3) return pw_snap_ru64(r);
+    if (r->failed) return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)index[8 * (size_t)j + (size_t)i] << (8 * i);
+    return v;
 }
 
 /* Read nby label strings into e->lab/e->lablen (pointing into the input). */
@@ -1444,6 +1474,7 @@ int pw_engine_load_version(pw_engine *e, const void *p, size_t len, uint32_t ver
     e->st.evaluations = pw_snap_ru64(&r);
     e->st.notifications = pw_snap_ru64(&r);
     uint32_t nm = pw_snap_rcount(&r, 4 + 8 + 16 + 8, "metrics");
+    const unsigned char *index = body_index(&r, nm);
     char *kept = calloc((size_t)e->rs->nmetrics + 1, 1);
     uint32_t saved_max = e->o.max_series;
     e->o.max_series = UINT32_MAX; /* restore every saved series, even if the limit was lowered */
@@ -1454,7 +1485,7 @@ int pw_engine_load_version(pw_engine *e, const void *p, size_t len, uint32_t ver
         pw_snap_rstr(&r, &name, &nl, SNAP_MAX_NAME);
         uint64_t h = pw_snap_ru64(&r);
         for (int k = 0; k < 4; k++) (void)pw_snap_ru32(&r);
-        uint64_t blen = pw_snap_ru64(&r);
+        uint64_t blen = body_len(&r, index, j);
         if (r.failed) break;
         if (blen > r.len - r.off) { pw_snap_fail(&r, "metric section longer than the snapshot"); break; }
         int mi = -1;
@@ -1491,12 +1522,14 @@ int pw_engine_load_version(pw_engine *e, const void *p, size_t len, uint32_t ver
     return 0;
 }
 
-int pw_engine_saved_metrics(const void *p, size_t len, void (*fn)(const pw_saved_metric *m, void *ud), void *ud,
-                            char *err, size_t errlen) {
+int pw_engine_saved_metrics(const void *p, size_t len, uint32_t version,
+                            void (*fn)(const pw_saved_metric *m, void *ud), void *ud, char *err, size_t errlen) {
     pw_snap_r r;
     pw_snap_r_init(&r, p, len);
+    r.version = version;
     pw_snap_rskip(&r, 6 * 8);
     uint32_t nm = pw_snap_rcount(&r, 4 + 8 + 16 + 8, "metrics");
+    const unsigned char *index = body_index(&r, nm);
     for (uint32_t j = 0; j < nm && !r.failed; j++) {
         const char *name;
         uint32_t nl;
@@ -1510,7 +1543,7 @@ int pw_engine_saved_metrics(const void *p, size_t len, void (*fn)(const pw_saved
         m.pair_pending = pw_snap_ru32(&r);
         m.firing = pw_snap_ru32(&r);
         m.pending = pw_snap_ru32(&r);
-        uint64_t blen = pw_snap_ru64(&r);
+        uint64_t blen = body_len(&r, index, j);
         if (pw_snap_rskip(&r, blen) < 0) break;
         fn(&m, ud);
     }

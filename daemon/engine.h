@@ -96,9 +96,11 @@ void pw_engine_adopt(pw_engine *e, pw_engine *old, void (*report)(const char *me
 /* Snapshots (snapshot.h has the container). pw_engine_save appends the whole
  * state: stream time, arrival sequence, counters, then per metric its name,
  * def_hash, summary counts (series, pending starts, alerts firing/pending) and
- * a length-prefixed body (boundary bookkeeping, counters, the names and
+ * a body (boundary bookkeeping, counters, the names and
  * def_hashes of its rules, every series with labels, last event time, window
- * and alert states, every pending pair start with its labels). It only reads
+ * and alert states, every pending pair start with its labels), then the
+ * bodies' lengths (u64 each; format versions 1 and 2 put each length before its
+ * body). It streams through w (pw_snap_w_point after every series) and only reads
  * e's memory (no window is advanced), so a forked child can run it on its
  * copy-on-write view while the parent goes on.
  *
@@ -111,7 +113,8 @@ void pw_engine_adopt(pw_engine *e, pw_engine *old, void (*report)(const char *me
  * e may hold part of the state and must be destroyed (never used). `report`
  * (may be NULL) is called once per metric of e with kept = 1 or 0, only on
  * success. engine.max_series is not applied to restored series. */
-void pw_engine_save(const pw_engine *e, pw_buf *out);
+struct pw_snap_w;
+void pw_engine_save(const pw_engine *e, struct pw_snap_w *w);
 int pw_engine_load(pw_engine *e, const void *p, size_t len, void (*report)(const char *metric, int kept, void *ud),
                    void *ud, char *err, size_t errlen);
 /* The same for a section of snapshot format `version` (snapshot.h: PW_SNAPSHOT_OLDEST..PW_SNAPSHOT_VERSION). */
@@ -125,8 +128,8 @@ typedef struct pw_saved_metric {
     uint32_t series, pair_pending, firing, pending;
 } pw_saved_metric;
 /* Visit the metric headers of a section written by pw_engine_save. 0, or -1 with err. */
-int pw_engine_saved_metrics(const void *p, size_t len, void (*fn)(const pw_saved_metric *m, void *ud), void *ud,
-                            char *err, size_t errlen);
+int pw_engine_saved_metrics(const void *p, size_t len, uint32_t version,
+                            void (*fn)(const pw_saved_metric *m, void *ud), void *ud, char *err, size_t errlen);
 
 /* Stream time T, or INT64_MIN before the first event. */
 int64_t pw_engine_time(const pw_engine *e);

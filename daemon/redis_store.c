@@ -2,11 +2,19 @@
  *
  * Design: see redis_store.h for the keys. Binary values go through
  * redisCommandArgv (explicit lengths, no format parsing). A large snapshot is
- * cut into chunks (64 MiB by default, below Redis's 512 MB proto-max-bulk-len)
+ * cut into chunks (8 MiB by default, far below Redis's 512 MB proto-max-bulk-len)
  * so that no single value is too large for the server or blocks it long.
  * The switch is one EVAL: SET latest, copy the old latest to previous, return
  * it; then a SCAN over PREFIX snap:* deletes every generation other than the
  * new and the previous one (including those of writers that died midway).
+ * Writing streams (pw_redis_put_begin/emit/end): the snapshot encoder hands
+ * over one chunk at a time while it encodes the next, each stored at once, so
+ * neither side holds the whole snapshot. A chunk's bytes go to the socket
+ * straight from the caller's buffer (a SET written by hand, then hiredis reads
+ * the reply): redisCommandArgv would first copy them into a command buffer of
+ * its own, a fresh allocation of the chunk's size every time (at 775 MB, 1.3 s
+ * of page faults on these VMs). A stream that fails midway deletes the chunks
+ * it stored if the connection still works; otherwise the next writer does.
  * Limits: one writer at a time; the key prefix must not contain glob
  * characters (config.c refuses them); a chunked read is not atomic against a
  * writer deleting the generation, but only generations two switches old are
@@ -14,13 +22,15 @@
  */
 #include "redis_store.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
+#include <sys/uio.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_CHUNK (64u << 20)
+#define DEFAULT_CHUNK (8u << 20) /* see pw_redis_conf.chunk_bytes */
 #define MANIFEST "PWCHUNK1"
 
 struct pw_redis {
@@ -30,6 +40,13 @@ struct pw_redis {
     int64_t connect_ms, command_ms;
     size_t chunk;
     char shown[300];
+    /* the snapshot being streamed (pw_redis_put_begin .. pw_redis_put_end) */
+    uint64_t put_gen;           /* 0 = none */
+    uint32_t put_parts;         /* chunks stored so far */
+    uint64_t put_bytes;
+    int put_state;              /* 0 streaming, 1 stored and switched, -1 failed (put_err says why) */
+    int put_switch_sent;        /* the switch was sent: if it failed, it may still have happened */
+    char put_err[400];
 };
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
@@ -165,11 +182,52 @@ static void key(const pw_redis *r, char *out, size_t n, const char *fmt, ...) {
     va_end(ap);
 }
 
+/* Values from this size on are written to the socket straight from the caller's buffer (see the top). */
+#define DIRECT_BYTES (64u << 10)
+
+/* write(2) all of iov (adjusted in place); the socket is blocking with hiredis's timeout (SO_SNDTIMEO). */
+static int write_all(int fd, struct iovec *iov, int n) {
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        while (n > 0 && (size_t)w >= iov->iov_len) { w -= (ssize_t)iov->iov_len; iov++; n--; }
+        if (n > 0) { iov->iov_base = (char *)iov->iov_base + w; iov->iov_len -= (size_t)w; }
+    }
+    return 0;
+}
+
 static int set_bin(pw_redis *r, const char *k, const void *p, size_t n, char *err, size_t errlen) {
-    const char *argv[] = {"SET", k, p};
-    size_t lens[] = {3, strlen(k), n};
-    redisReply *rep = cmd(r, err, errlen, 3, argv, lens);
-    if (!rep) return -1;
+    if (n < DIRECT_BYTES) {
+        const char *argv[] = {"SET", k, p};
+        size_t lens[] = {3, strlen(k), n};
+        redisReply *rep = cmd(r, err, errlen, 3, argv, lens);
+        if (!rep) return -1;
+        freeReplyObject(rep);
+        return 0;
+    }
+    /* hiredis's output buffer is empty between synchronous commands, so our bytes are the next command */
+    char head[400];
+    int hl = snprintf(head, sizeof head, "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%zu\r\n", strlen(k), k, n);
+    struct iovec iov[3] = {{head, (size_t)hl}, {(void *)p, n}, {"\r\n", 2}};
+    if (write_all(r->c->fd, iov, 3) < 0) {
+        int e = errno;
+        redisFree(r->c); /* the protocol stream is cut midway: never reuse it */
+        r->c = NULL;
+        return fail(r, err, errlen, "redis %s: SET %s: %s", r->shown, k,
+                    e == EAGAIN || e == EWOULDBLOCK ? "timed out writing" : strerror(e));
+    }
+    void *v = NULL;
+    if (redisGetReply(r->c, &v) != REDIS_OK || !v)
+        return fail(r, err, errlen, "redis %s: SET %s: %s", r->shown, k, r->c->errstr[0] ? r->c->errstr : "I/O error");
+    redisReply *rep = v;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        fail(r, err, errlen, "redis %s: SET %s: %s", r->shown, k, rep->str);
+        freeReplyObject(rep);
+        return -1;
+    }
     freeReplyObject(rep);
     return 0;
 }
@@ -229,46 +287,113 @@ static const char SWITCH_LUA[] =
     "if old then redis.call('SET', KEYS[2], old) end "
     "return old";
 
-int pw_redis_put(pw_redis *r, const void *blob, size_t len, uint64_t *gen, char *err, size_t errlen) {
+size_t pw_redis_chunk_bytes(const pw_redis *r) { return r->chunk; }
+
+int pw_redis_put_begin(pw_redis *r, char *err, size_t errlen) {
+    r->put_gen = 0;
+    r->put_parts = 0;
+    r->put_bytes = 0;
+    r->put_state = -1;
+    r->put_switch_sent = 0;
+    snprintf(r->put_err, sizeof r->put_err, "the snapshot was not written");
     if (connect_if_needed(r, err, errlen) < 0) return -1;
-    char k[300], k2[300];
+    char k[300];
     key(r, k, sizeof k, "gen");
     redisReply *rep = cmd2(r, err, errlen, "INCR", k);
     if (!rep) return -1;
     uint64_t g = rep->type == REDIS_REPLY_INTEGER ? (uint64_t)rep->integer : 0;
     freeReplyObject(rep);
     if (!g) return fail(r, err, errlen, "redis %s: INCR %s did not return a positive integer", r->shown, k);
-    key(r, k, sizeof k, "snap:%llu", (unsigned long long)g);
-    if (len <= r->chunk) {
-        if (set_bin(r, k, blob, len, err, errlen) < 0) return -1;
-    } else {
-        uint32_t n = (uint32_t)((len + r->chunk - 1) / r->chunk);
-        for (uint32_t i = 0; i < n; i++) {
-            size_t off = (size_t)i * r->chunk, cl = len - off < r->chunk ? len - off : r->chunk;
-            key(r, k2, sizeof k2, "snap:%llu:%u", (unsigned long long)g, i);
-            if (set_bin(r, k2, (const char *)blob + off, cl, err, errlen) < 0) return -1;
-        }
+    r->put_gen = g;
+    r->put_state = 0;
+    return 0;
+}
+
+/* The last part is stored: the manifest if chunked, then the switch, then the cleanup. */
+static int put_finish(pw_redis *r, char *err, size_t errlen) {
+    char k[300];
+    unsigned long long g = (unsigned long long)r->put_gen;
+    if (r->put_parts > 1) {
         unsigned char man[8 + 4 + 8];
         memcpy(man, MANIFEST, 8);
-        for (int i = 0; i < 4; i++) man[8 + i] = (unsigned char)(n >> (8 * i));
-        for (int i = 0; i < 8; i++) man[12 + i] = (unsigned char)((uint64_t)len >> (8 * i));
+        for (int i = 0; i < 4; i++) man[8 + i] = (unsigned char)(r->put_parts >> (8 * i));
+        for (int i = 0; i < 8; i++) man[12 + i] = (unsigned char)(r->put_bytes >> (8 * i));
+        key(r, k, sizeof k, "snap:%llu", g);
         if (set_bin(r, k, man, sizeof man, err, errlen) < 0) return -1;
     }
     char gs[32], latest[300], previous[300];
-    snprintf(gs, sizeof gs, "%llu", (unsigned long long)g);
+    snprintf(gs, sizeof gs, "%llu", g);
     key(r, latest, sizeof latest, "latest");
     key(r, previous, sizeof previous, "previous");
     const char *argv[] = {"EVAL", SWITCH_LUA, "2", latest, previous, gs};
     size_t lens[6];
     for (int i = 0; i < 6; i++) lens[i] = strlen(argv[i]);
-    if (!(rep = cmd(r, err, errlen, 6, argv, lens))) return -1;
+    r->put_switch_sent = 1;
+    redisReply *rep = cmd(r, err, errlen, 6, argv, lens);
+    if (!rep) return -1;
     uint64_t old = rep->type == REDIS_REPLY_STRING ? strtoull(rep->str, NULL, 10) : 0;
     freeReplyObject(rep);
-    *gen = g;
     /* the new generation is visible; a failed cleanup only leaves garbage for the next writer */
     char e2[256];
-    (void)delete_others(r, g, old, e2, sizeof e2);
+    (void)delete_others(r, r->put_gen, old, e2, sizeof e2);
     return 0;
+}
+
+int pw_redis_put_emit(const void *p, size_t n, int last, void *ud) {
+    pw_redis *r = ud;
+    if (r->put_state != 0) return -1;
+    char k[300];
+    unsigned long long g = (unsigned long long)r->put_gen;
+    if (last && r->put_parts == 0) key(r, k, sizeof k, "snap:%llu", g); /* one chunk or less: one value */
+    else key(r, k, sizeof k, "snap:%llu:%u", g, r->put_parts);
+    if (!r->c && connect_if_needed(r, r->put_err, sizeof r->put_err) < 0) { r->put_state = -1; return -1; }
+    if (set_bin(r, k, p, n, r->put_err, sizeof r->put_err) < 0) { r->put_state = -1; return -1; }
+    r->put_parts++;
+    r->put_bytes += n;
+    if (!last) return 0;
+    if (put_finish(r, r->put_err, sizeof r->put_err) < 0) { r->put_state = -1; return -1; }
+    r->put_state = 1;
+    return 0;
+}
+
+int pw_redis_put_end(pw_redis *r, uint64_t *gen, char *err, size_t errlen) {
+    if (r->put_state == 1) {
+        *gen = r->put_gen;
+        r->put_gen = 0;
+        return 0;
+    }
+    snprintf(err, errlen, "%s", r->put_state == 0 ? "the snapshot stream ended before its last chunk" : r->put_err);
+    /* nothing was switched: readers keep the old latest. Delete what this generation stored, if the
+     * connection still works (otherwise the next writer's cleanup does) -- unless the switch was sent: a
+     * lost reply or a script error midway may have switched latest to it after all (the next writer's
+     * cleanup keeps latest and previous and deletes the rest). */
+    if (r->put_switch_sent) { r->put_gen = 0; return -1; }
+    char k[300], e2[256];
+    unsigned long long g = (unsigned long long)r->put_gen;
+    for (uint32_t i = 0; r->put_gen && r->c && i < r->put_parts; i++) {
+        key(r, k, sizeof k, "snap:%llu:%u", g, i);
+        redisReply *d = cmd2(r, e2, sizeof e2, "DEL", k);
+        if (!d) break;
+        freeReplyObject(d);
+    }
+    if (r->put_gen && r->c) {
+        key(r, k, sizeof k, "snap:%llu", g);
+        redisReply *d = cmd2(r, e2, sizeof e2, "DEL", k);
+        if (d) freeReplyObject(d);
+    }
+    r->put_gen = 0;
+    return -1;
+}
+
+int pw_redis_put(pw_redis *r, const void *blob, size_t len, uint64_t *gen, char *err, size_t errlen) {
+    if (pw_redis_put_begin(r, err, errlen) < 0) return -1;
+    size_t off = 0;
+    do { /* the same chunks the streaming writer emits: whole chunks, then the rest (1..chunk bytes) */
+        size_t n = len - off > r->chunk ? r->chunk : len - off;
+        if (pw_redis_put_emit((const char *)blob + off, n, off + n == len, r) < 0) break;
+        off += n;
+    } while (off < len);
+    return pw_redis_put_end(r, gen, err, errlen);
 }
 
 static redisReply *get_key(pw_redis *r, const char *k, char *err, size_t errlen) {

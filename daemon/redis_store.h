@@ -34,7 +34,8 @@ typedef struct pw_redis_conf {
     const char *prefix;         /* key prefix */
     int64_t connect_timeout_ms;
     int64_t command_timeout_ms;
-    size_t chunk_bytes;         /* 0 = 64 MiB */
+    size_t chunk_bytes;         /* 0 = 8 MiB: a snapshot above it is stored in chunks of this size, and the
+                                 * streaming writer holds about one chunk (README "Snapshots", Cost) */
 } pw_redis_conf;
 
 typedef struct pw_redis pw_redis;
@@ -47,6 +48,21 @@ void pw_redis_destroy(pw_redis *r); /* accepts NULL */
  * the previous latest as the fallback and delete older generations. 0 with
  * *gen, or -1 with err (nothing is switched: readers keep the old latest). */
 int pw_redis_put(pw_redis *r, const void *blob, size_t len, uint64_t *gen, char *err, size_t errlen);
+
+/* The same, streamed: begin (connects, takes a generation number), then the
+ * snapshot's bytes in order through pw_redis_put_emit (a pw_snap_emit_fn with
+ * ud = r: pieces of exactly pw_redis_chunk_bytes bytes, the last one 1..chunk,
+ * as pw_snap_w emits them; each is stored as it comes; the last one also
+ * stores the manifest, switches latest and deletes older generations), then
+ * end: 0 with *gen if the last piece was stored and switched, else -1 with err
+ * (latest was not switched -- or, if the switch itself failed, its outcome is
+ * unknown; the chunks this generation stored are deleted if the connection
+ * still works and the switch was not sent, else by the next writer, whose
+ * cleanup keeps latest and previous). */
+size_t pw_redis_chunk_bytes(const pw_redis *r);
+int pw_redis_put_begin(pw_redis *r, char *err, size_t errlen);
+int pw_redis_put_emit(const void *p, size_t n, int last, void *r);
+int pw_redis_put_end(pw_redis *r, uint64_t *gen, char *err, size_t errlen);
 
 /* Read the latest (which = 0) or the previous (which = 1) generation. 1 with
  * *data (malloc'd, caller frees), *len and *gen; 0 if there is none; -1 with err. */

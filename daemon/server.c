@@ -877,23 +877,29 @@ static void outbox_free(pw_snap_outbox *ob, int n) {
     free(ob);
 }
 
-/* Encode and write one snapshot with a connection of our own (the sinks held or stopped, see above).
+/* Encode and write one snapshot with a connection of our own (the sinks held or stopped, see above),
+ * streamed: each chunk is stored while the next is encoded, so memory stays at about one chunk.
  * 0 with *gen, *bytes and *notes, or -1 with err. */
 static int snap_write(server *s, pw_snap_offset *o, int n, uint64_t *gen, size_t *bytes, uint64_t *notes, char *err,
                       size_t errlen) {
-    pw_buf b;
-    pw_buf_init(&b);
     pw_snap_outbox *ob = outbox_collect(s);
     if (!ob) { snprintf(err, errlen, "out of memory"); return -1; }
     *notes = 0;
     for (int i = 0; i < s->nsinks; i++) *notes += ob[i].n;
-    pw_snapshot_encode(&b, s->eng, pw_time_now_ms(), o, n, ob, s->nsinks);
-    outbox_free(ob, s->nsinks);
-    *bytes = b.len;
     pw_redis *r = redis_for(s->cfg);
-    int rc = r ? pw_redis_put(r, b.data, b.len, gen, err, errlen) : (snprintf(err, errlen, "out of memory"), -1);
+    int rc = -1;
+    if (!r) snprintf(err, errlen, "out of memory");
+    else if (pw_redis_put_begin(r, err, errlen) == 0) {
+        pw_snap_w w;
+        pw_snap_w_init(&w, pw_redis_chunk_bytes(r), pw_redis_put_emit, r);
+        uint64_t total = 0;
+        (void)pw_snapshot_write(&w, s->eng, pw_time_now_ms(), o, n, ob, s->nsinks, &total);
+        pw_snap_w_free(&w);
+        rc = pw_redis_put_end(r, gen, err, errlen);
+        *bytes = (size_t)total;
+    }
+    outbox_free(ob, s->nsinks);
     pw_redis_destroy(r);
-    pw_buf_free(&b);
     return rc;
 }
 

@@ -8,10 +8,13 @@
  * Decoding never trusts a length: every count is checked against the bytes
  * that remain before anything is allocated for it, the total length and the
  * checksum are checked before any section is read, and the reader's first
- * failure sticks. Limits: a snapshot is built in one buffer (the forked child
- * holds the whole encoding in memory: about the engine's heap size for scalar
- * windows); pw_buf aborts if that allocation fails, which in the child only
- * fails that snapshot.
+ * failure sticks. Writing streams (version 3): pw_snap_w holds about one
+ * chunk and hands whole chunks to its emitter while the rest is encoded, so the
+ * forked child's memory is about one chunk whatever the state's size (version 2
+ * built the whole snapshot in one buffer: at 1M dense series 775 MB of fresh
+ * pages, each costing a page fault, before a byte was sent). Limits: pw_buf
+ * aborts if the chunk buffer cannot be allocated, which in the child only fails
+ * that snapshot; reading still needs the whole snapshot in memory.
  */
 #include "snapshot.h"
 
@@ -23,7 +26,9 @@
 #include "engine.h"
 #include "sink.h" /* pw_sink_kind only */
 
-#define HEADER_BYTES (6 + 2 + 8 + 8)
+#define HEADER_BYTES (6 + 2 + 8 + 8) /* versions 1 and 2: magic, version, total, created */
+#define HEADER3_BYTES (6 + 2 + 8)     /* version 3: magic, version, created */
+#define TRAILER3_BYTES (8 + 8 + 8)    /* version 3: engine length, total, checksum */
 #define MAX_TOPIC 249 /* Kafka's own limit on topic names */
 
 /* ---------- writing ---------- */
@@ -47,14 +52,6 @@ void pw_snap_f64(pw_buf *b, double v) {
 void pw_snap_str(pw_buf *b, const char *s, size_t n) {
     pw_snap_u32(b, (uint32_t)n);
     pw_buf_append(b, s, n);
-}
-size_t pw_snap_hole_u64(pw_buf *b) {
-    size_t at = b->len;
-    put_le(b, 0, 8);
-    return at;
-}
-void pw_snap_patch_u64(pw_buf *b, size_t at, uint64_t v) {
-    for (int i = 0; i < 8; i++) b->data[at + (size_t)i] = (char)(unsigned char)(v >> (8 * i));
 }
 
 /* One step per 8 bytes: xor the word, multiply by an odd constant, xor-shift. Each of the three is a
@@ -81,6 +78,97 @@ uint64_t pw_snap_checksum(const void *p, size_t n) {
     for (size_t j = 0; i + j < n; j++) w |= (uint64_t)s[i + j] << (8 * j);
     h = sum_step(h, w ^ ((uint64_t)(n - i) << 56));
     return sum_step(h, 0x5053574E41504853ULL); /* a last step mixes the last word's high bits down too */
+}
+
+#define SUM_SEED 14695981039346656037ULL
+#define SUM_END 0x5053574E41504853ULL
+
+static inline uint64_t word_at(const unsigned char *s) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+void pw_snap_sum_init(pw_snap_sum *s) {
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < 4; i++) s->h[i] = SUM_SEED + (uint64_t)i; /* four different starts */
+}
+
+/* Whole 32-byte blocks: one word per lane, four independent multiply chains. */
+static size_t sum_blocks(uint64_t h[4], const unsigned char *p, size_t n) {
+    uint64_t a = h[0], b = h[1], c = h[2], d = h[3];
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a = sum_step(a, word_at(p + i));
+        b = sum_step(b, word_at(p + i + 8));
+        c = sum_step(c, word_at(p + i + 16));
+        d = sum_step(d, word_at(p + i + 24));
+    }
+    h[0] = a, h[1] = b, h[2] = c, h[3] = d;
+    return i;
+}
+
+void pw_snap_sum_update(pw_snap_sum *s, const void *p, size_t n) {
+    const unsigned char *q = p;
+    s->n += n;
+    if (s->nc) {
+        size_t take = 32 - s->nc < n ? 32 - s->nc : n;
+        memcpy(s->carry + s->nc, q, take);
+        s->nc += (unsigned)take;
+        q += take;
+        n -= take;
+        if (s->nc < 32) return;
+        sum_blocks(s->h, s->carry, 32);
+        s->nc = 0;
+    }
+    size_t done = sum_blocks(s->h, q, n);
+    memcpy(s->carry, q + done, n - done);
+    s->nc = (unsigned)(n - done);
+}
+
+uint64_t pw_snap_sum_final(const pw_snap_sum *s) {
+    uint64_t h = s->h[0];
+    size_t i = 0;
+    for (; i + 8 <= s->nc; i += 8) h = sum_step(h, word_at(s->carry + i));
+    uint64_t w = 0;
+    for (size_t j = 0; i + j < s->nc; j++) w |= (uint64_t)s->carry[i + j] << (8 * j);
+    h = sum_step(h, w ^ ((uint64_t)(s->nc - i) << 56));
+    for (int k = 1; k < 4; k++) h = sum_step(h, s->h[k]);
+    h = sum_step(h, s->n);
+    return sum_step(h, SUM_END);
+}
+
+/* ---------- the streaming writer ---------- */
+
+void pw_snap_w_init(pw_snap_w *w, size_t chunk, pw_snap_emit_fn emit, void *ud) {
+    memset(w, 0, sizeof *w);
+    pw_buf_init(&w->b);
+    w->chunk = chunk;
+    w->emit = emit;
+    w->ud = ud;
+    pw_snap_sum_init(&w->sum);
+    if (chunk) pw_buf_reserve(&w->b, chunk + chunk / 8); /* one allocation: a chunk and the series that crosses it */
+}
+
+void pw_snap_w_free(pw_snap_w *w) { pw_buf_free(&w->b); }
+
+void pw_snap_w_flush(pw_snap_w *w) {
+    if (!w->chunk) return;
+    size_t off = 0;
+    while (w->b.len - off >= w->chunk) {
+        if (!w->failed) {
+            pw_snap_sum_update(&w->sum, w->b.data + off, w->chunk);
+            if (w->emit(w->b.data + off, w->chunk, 0, w->ud) < 0) w->failed = 1;
+        }
+        w->emitted += w->chunk;
+        off += w->chunk;
+    }
+    if (!off) return;
+    memmove(w->b.data, w->b.data + off, w->b.len - off); /* the start of the next chunk: less than one series */
+    w->b.len -= off;
 }
 
 /* ---------- reading ---------- */
@@ -156,17 +244,16 @@ int pw_snap_rskip(pw_snap_r *r, uint64_t n) {
 
 /* ---------- whole snapshots ---------- */
 
-void pw_snapshot_encode(pw_buf *out, pw_engine *e, int64_t created_ms, const pw_snap_offset *offs, int noffs,
-                        const pw_snap_outbox *ob, int nob) {
-    size_t start = out->len;
+int pw_snapshot_write(pw_snap_w *w, pw_engine *e, int64_t created_ms, const pw_snap_offset *offs, int noffs,
+                      const pw_snap_outbox *ob, int nob, uint64_t *total) {
+    pw_buf *out = &w->b;
+    uint64_t start = pw_snap_w_pos(w);
     pw_buf_append(out, PW_SNAPSHOT_MAGIC, 6);
     put_le(out, PW_SNAPSHOT_VERSION, 2);
-    size_t total = pw_snap_hole_u64(out);
     pw_snap_i64(out, created_ms);
-    size_t elen = pw_snap_hole_u64(out);
-    size_t e0 = out->len;
-    pw_engine_save(e, out);
-    pw_snap_patch_u64(out, elen, out->len - e0);
+    uint64_t e0 = pw_snap_w_pos(w);
+    pw_engine_save(e, w); /* emits whole chunks as it goes */
+    uint64_t elen = pw_snap_w_pos(w) - e0;
     pw_snap_u32(out, (uint32_t)noffs);
     for (int i = 0; i < noffs; i++) {
         pw_snap_str(out, offs[i].topic, strlen(offs[i].topic));
@@ -187,10 +274,39 @@ void pw_snapshot_encode(pw_buf *out, pw_engine *e, int64_t created_ms, const pw_
             pw_snap_i64(out, nt->born);
             pw_snap_u64(out, nt->rule_hash);
             pw_snap_str(out, nt->data, nt->len);
+            pw_snap_w_point(w);
         }
     }
-    pw_snap_patch_u64(out, total, out->len - start + 8);
-    pw_snap_u64(out, pw_snap_checksum(out->data + start, out->len - start));
+    pw_snap_u64(out, elen);
+    pw_snap_u64(out, pw_snap_w_pos(w) + 16 - start);
+    /* the checksum of everything before it, then every whole chunk but the last piece (1..chunk bytes) */
+    pw_snap_sum sum = w->sum;
+    pw_snap_sum_update(&sum, out->data, out->len);
+    pw_snap_u64(out, pw_snap_sum_final(&sum));
+    *total = pw_snap_w_pos(w) - start;
+    size_t off = 0;
+    for (; w->chunk && out->len - off > w->chunk; off += w->chunk)
+        if (!w->failed && w->emit(out->data + off, w->chunk, 0, w->ud) < 0) w->failed = 1;
+    w->emitted += off;
+    if (!w->failed && w->emit(out->data + off, out->len - off, 1, w->ud) < 0) w->failed = 1;
+    w->emitted += out->len - off;
+    out->len = 0;
+    return w->failed ? -1 : 0;
+}
+
+static int append_to(const void *p, size_t n, int last, void *ud) {
+    (void)last;
+    pw_buf_append(ud, p, n);
+    return 0;
+}
+
+void pw_snapshot_encode(pw_buf *out, pw_engine *e, int64_t created_ms, const pw_snap_offset *offs, int noffs,
+                        const pw_snap_outbox *ob, int nob) {
+    pw_snap_w w;
+    pw_snap_w_init(&w, 0, append_to, out); /* chunk 0: one emit, at the end, of everything */
+    uint64_t total;
+    (void)pw_snapshot_write(&w, e, created_ms, offs, noffs, ob, nob, &total);
+    pw_snap_w_free(&w);
 }
 
 void pw_snapshot_info_free(pw_snapshot_info *in) {
@@ -254,7 +370,13 @@ static void read_outbox(pw_snap_r *r, pw_snapshot_info *out) {
 }
 
 uint64_t pw_snap_checksum_version(const void *p, size_t n, uint32_t version) {
-    if (version >= 2) return pw_snap_checksum(p, n);
+    if (version >= 3) {
+        pw_snap_sum s;
+        pw_snap_sum_init(&s);
+        pw_snap_sum_update(&s, p, n);
+        return pw_snap_sum_final(&s);
+    }
+    if (version == 2) return pw_snap_checksum(p, n);
     const unsigned char *s = p; /* version 1: FNV-1a, byte by byte */
     uint64_t h = 14695981039346656037ULL;
     for (size_t i = 0; i < n; i++) { h ^= s[i]; h *= 1099511628211ULL; }
@@ -278,10 +400,20 @@ int pw_snapshot_parse(const void *p, size_t len, pw_snapshot_info *out, char *er
                  PW_SNAPSHOT_OLDEST, PW_SNAPSHOT_VERSION);
         return -1;
     }
-    uint64_t total = pw_snap_ru64(&r);
-    if (r.failed || total != len || len < HEADER_BYTES + 8 + 4 + (version >= 2 ? 4 : 0) + 8) {
-        snprintf(err, errlen, "truncated or padded snapshot: %zu bytes where its header says %llu", len,
-                 (unsigned long long)total);
+    int v3 = version >= 3;
+    uint64_t total = 0, elen = 0;
+    if (v3) { /* the lengths are in the trailer */
+        if (len >= HEADER3_BYTES + 4 + 4 + TRAILER3_BYTES) {
+            for (int i = 0; i < 8; i++) elen |= (uint64_t)b[len - 24 + (size_t)i] << (8 * i);
+            for (int i = 0; i < 8; i++) total |= (uint64_t)b[len - 16 + (size_t)i] << (8 * i);
+        }
+    } else {
+        total = pw_snap_ru64(&r);
+    }
+    if (r.failed || total != len ||
+        len < (v3 ? HEADER3_BYTES + 4 + 4 + TRAILER3_BYTES : HEADER_BYTES + 8 + 4 + (version >= 2 ? 4 : 0) + 8)) {
+        snprintf(err, errlen, "truncated or padded snapshot: %zu bytes where its %s says %llu", len,
+                 v3 ? "trailer" : "header", (unsigned long long)total);
         return -1;
     }
     uint64_t sum = 0;
@@ -290,11 +422,11 @@ int pw_snapshot_parse(const void *p, size_t len, pw_snapshot_info *out, char *er
         snprintf(err, errlen, "checksum mismatch: the snapshot is corrupt");
         return -1;
     }
-    r.len = len - 8; /* the sections end at the trailer */
+    r.len = len - (v3 ? TRAILER3_BYTES : 8); /* the sections end at the trailer */
     out->version = version;
     out->size = total;
     out->created_ms = pw_snap_ri64(&r);
-    uint64_t elen = pw_snap_ru64(&r);
+    if (!v3) elen = pw_snap_ru64(&r);
     if (!r.failed && elen > r.len - r.off) pw_snap_fail(&r, "engine section longer than the snapshot");
     if (!r.failed) {
         out->engine = r.p + r.off;

@@ -2,8 +2,8 @@
  * functions it drives: pw_engine_load, pw_window_load, the outbox).
  *
  * Input: one control byte, then the bytes of a snapshot (what the daemon would find under the
- * snapshot key in Redis). With bit 0 of the control byte set, the target first rewrites the header's
- * total length and the checksum trailer to match the bytes (when there is room for them), so that
+ * snapshot key in Redis). With bit 0 of the control byte set, the target first rewrites the total
+ * length (in the header; version 3: in the trailer) and the checksum to match the bytes (when there is room for them), so that
  * mutations reach the sections behind the checksum, which the fuzzer could not forge otherwise; with
  * it clear the bytes are decoded as they are (the framing checks themselves). The rule set is fixed
  * (every aggregate, a ratio, a pair, rules with `for` and `repeat`), written once to a scratch file.
@@ -137,8 +137,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(p != NULL, "out of memory");
     if (size) memcpy(p, data + 1, size);
     if (fix && size >= 24) {
-        put64(p + 8, (uint64_t)size);
-        put64(p + size - 8, pw_snap_checksum_version(p, size - 8, (uint32_t)p[6] | (uint32_t)p[7] << 8));
+        uint32_t version = (uint32_t)p[6] | (uint32_t)p[7] << 8;
+        put64(version >= 3 ? p + size - 16 : p + 8, (uint64_t)size); /* version 3 keeps it in the trailer */
+        put64(p + size - 8, pw_snap_checksum_version(p, size - 8, version));
     }
 
     char perr[256] = "", err[256] = "";
@@ -169,7 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                    (unsigned long long)pinfo.outbox_notes, (unsigned long long)notes);
         FUZZ_CHECK(fuzz_inside(pinfo.engine, pinfo.engine_len, p, size), "engine section outside the input");
         char e2[256];
-        int src = pw_engine_saved_metrics(pinfo.engine, pinfo.engine_len, on_saved, NULL, e2, sizeof e2);
+        int src = pw_engine_saved_metrics(pinfo.engine, pinfo.engine_len, pinfo.version, on_saved, NULL, e2, sizeof e2);
         FUZZ_CHECK(src == 0 || src == -1, "saved_metrics returned %d", src);
         pw_snapshot_info_free(&pinfo);
     } else {

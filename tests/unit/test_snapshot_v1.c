@@ -1,8 +1,9 @@
-/* test_snapshot_v1.c -- a snapshot of format version 1 (the previous release) is read, so an upgrade keeps
- * its state. tests/corpus/snapshot_v1/snapshot.bin was written by version 1's own encoder (make_v1.c there
- * says how) after the first 300 events of events.jsonl under rules.yaml. Restored here, the engine must
- * equal one that applied those 300 events itself, and both must then make the same notifications and end
- * in the same state over the remaining events. */
+/* test_snapshot_v1.c -- snapshots of the older format versions are read, so an upgrade keeps its state.
+ * tests/corpus/snapshot_v1/snapshot.bin was written by version 1's own encoder (make_v1.c there says how),
+ * tests/corpus/snapshot_v2/snapshot.bin by version 2's (make_v2.c), both after the first 300 events of
+ * snapshot_v1/events.jsonl under snapshot_v1/rules.yaml (version 2's with an outbox of two sinks too).
+ * Restored here, the engine must equal one that applied those 300 events itself, and both must then make
+ * the same notifications and end in the same state over the remaining events. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "snapshot.h"
 
 #define DIR PW_SOURCE_DIR "/tests/corpus/snapshot_v1/"
+#define DIR2 PW_SOURCE_DIR "/tests/corpus/snapshot_v2/"
 
 static void collect(const pw_notification *n, void *ud) {
     pw_notification_json(n, ud);
@@ -61,7 +63,9 @@ static char *slurp(const char *path, size_t *len) {
     return p;
 }
 
-Test(snapshot_v1, read_and_continues_identically) {
+/* Restore the snapshot file `snap_path` of format `version` and check it continues exactly like an engine
+ * that saw the same 300 events. */
+static void check_old_version(const char *snap_path, uint32_t version) {
     pw_diag d;
     pw_diag_init(&d);
     const char *paths[] = {DIR "rules.yaml"};
@@ -73,7 +77,7 @@ Test(snapshot_v1, read_and_continues_identically) {
     pw_decoder *dec = pw_decoder_new(rs->fields, &dc);
     size_t elen, slen;
     char *events = slurp(DIR "events.jsonl", &elen);
-    char *snap = slurp(DIR "snapshot.bin", &slen);
+    char *snap = slurp(snap_path, &slen);
     pw_buf out_a, out_b, da, db;
     pw_buf_init(&out_a);
     pw_buf_init(&out_b);
@@ -87,10 +91,27 @@ Test(snapshot_v1, read_and_continues_identically) {
     pw_snapshot_info info;
     char err[256];
     cr_assert_eq(pw_snapshot_restore(snap, slen, b, NULL, NULL, &info, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(info.version, 1);
-    cr_assert_eq(info.noffsets, 1);
+    cr_assert_eq(info.version, version);
+    cr_assert_eq(info.offsets[0].topic[0], 'c');
     cr_assert_eq(info.offsets[0].next, 300);
-    cr_assert_eq(info.noutbox, 0);
+    if (version == 1) {
+        cr_assert_eq(info.noffsets, 1);
+        cr_assert_eq(info.noutbox, 0);
+    } else { /* make_v2.c's offsets and outbox */
+        cr_assert_eq(info.noffsets, 2);
+        cr_assert_eq(info.offsets[1].partition, 3);
+        cr_assert_eq(info.offsets[1].next, 17);
+        cr_assert_eq(info.noutbox, 2);
+        cr_assert_str_eq(info.outbox[0].sink, "hook");
+        cr_assert_eq(info.outbox[0].n, 2);
+        cr_assert_eq(info.outbox[0].notes[0].fingerprint, 0x1122334455667788ULL);
+        cr_assert_eq(info.outbox[0].notes[0].seq, 7);
+        cr_assert_eq(info.outbox[0].notes[0].len, 18);
+        cr_assert(!memcmp(info.outbox[0].notes[0].data, "{\"state\":\"firing\"}", 18));
+        cr_assert_eq(info.outbox[0].notes[1].kind, 0);
+        cr_assert_str_eq(info.outbox[1].sink, "am");
+        cr_assert_eq(info.outbox[1].n, 0);
+    }
     pw_snapshot_info_free(&info);
 
     int i = 0, firing = 0;
@@ -102,7 +123,7 @@ Test(snapshot_v1, read_and_continues_identically) {
         if (i == 300) { /* where the snapshot was taken */
             dump_engine(a, rs, &da);
             dump_engine(b, rs, &db);
-            cr_assert_str_eq(db.data, da.data, "the restored version 1 state differs");
+            cr_assert_str_eq(db.data, da.data, "the restored version %u state differs", version);
             firing = (int)pw_engine_get_stats(b)->firing;
             pw_buf_reset(&out_a);
             pw_buf_puts(&out_a, "");
@@ -129,3 +150,7 @@ Test(snapshot_v1, read_and_continues_identically) {
     pw_decoder_destroy(dec);
     pw_ruleset_destroy(rs);
 }
+
+Test(snapshot_v1, read_and_continues_identically) { check_old_version(DIR "snapshot.bin", 1); }
+
+Test(snapshot_v2, read_and_continues_identically) { check_old_version(DIR2 "snapshot.bin", 2); }
