@@ -293,6 +293,28 @@ static void ledger_take(server *s, pw_sink **sinks, int n);
 static void am_rebuild_all(server *s, const char *when);
 static void outbox_free(pw_snap_outbox *ob, int n);
 
+static void snap_soon(server *s);
+
+/* After a successful reload with `clock: event`: evaluate the new rule set once at stream time T, so a rule
+ * added or changed that already holds (an `absent`, a threshold) fires now instead of at the next event or
+ * bucket boundary, which may be far away. No wall clock is involved: it is the evaluation the engine makes
+ * at a boundary, at the current T. A reload is an operator action, not part of the event stream, so a
+ * replay after a crash does not repeat it: a snapshot is asked for right away, and the evaluation's alert
+ * states survive a crash from then on (README "Reloading"). With `clock: wall` the next periodic
+ * evaluation (evaluate_every) does this anyway. */
+static void reload_evaluate(server *s) {
+    if (s->cfg->clock_wall) return;
+    int64_t T = pw_engine_time(s->eng);
+    if (T == INT64_MIN) return; /* no event yet: nothing to evaluate */
+    uint64_t before = pw_engine_get_stats(s->eng)->notifications;
+    pw_engine_evaluate_all(s->eng);
+    uint64_t made = pw_engine_get_stats(s->eng)->notifications - before;
+    char ts[40];
+    pw_info("reload", "rules evaluated once at stream time %s (clock: event): %llu notification%s",
+            pw_time_format_s(T, ts, sizeof ts), (unsigned long long)made, made == 1 ? "" : "s");
+    snap_soon(s); /* keep its result */
+}
+
 static void reload(server *s) {
     pw_sd_reloading();
     s->reloads++;
@@ -374,6 +396,7 @@ static void reload(server *s) {
     overflow_rebase(s);
     pw_info("reload", "reloaded: %d metrics, %d rules", rs->nmetrics, rs->nrules);
     reload_result(s, 1, "ok");
+    reload_evaluate(s);
 }
 
 /* ---------- messages ---------- */
@@ -1029,6 +1052,11 @@ static void snap_tick(server *s) {
         pw_error("snapshot", "no snapshot succeeded for %.1f s (pause_after): pausing consumption until one does",
                  (double)(now - sn->last_ok) / 1000.0);
     }
+}
+
+/* Take a snapshot as soon as no writer runs (after a reload's evaluation). */
+static void snap_soon(server *s) {
+    if (s->snap && s->snap->next_due > pw_time_mono_ms()) s->snap->next_due = pw_time_mono_ms();
 }
 
 static void snap_log_stats(server *s) {
