@@ -474,6 +474,9 @@ void pw_api_metrics(const pw_api_view *v, pw_buf *b) {
         family(b, "pipewatch_consumption_paused", "gauge",
                "1 while consumption is paused because no snapshot succeeded for redis.pause_after.");
         sample_u(b, "pipewatch_consumption_paused", v->snap_paused != 0);
+        family(b, "pipewatch_delivery_ledger_sinks", "gauge",
+               "Sinks the delivery ledger keeps state for (at most the configured sinks).");
+        sample_u(b, "pipewatch_delivery_ledger_sinks", (uint64_t)v->ledger_sinks);
     }
 }
 

@@ -111,6 +111,7 @@ typedef struct pw_api_view {
     uint64_t snap_failures;
     int64_t snap_max_age_ms;           /* /readyz fails when the last snapshot is older (0 = no check) */
     int snap_paused;                   /* consumption paused by redis.pause_after (no recent snapshot) */
+    int ledger_sinks;                  /* sinks the delivery ledger keeps state for (bounded by the config's) */
     uint64_t outbox_lost;              /* undelivered notifications (restored or moved at a reload) that no sink
                                         * of the same name and kind could take */
 

@@ -290,6 +290,7 @@ static void reload_result(server *s, int ok, const char *what) {
 static pw_snap_outbox *outbox_collect(server *s);
 static void outbox_requeue(server *s, const pw_snap_outbox *ob, int nob, const char *when, int check_ledger);
 static void ledger_take(server *s, pw_sink **sinks, int n);
+static void ledger_retire(server *s);
 static void am_rebuild_all(server *s, const char *when);
 static void outbox_free(pw_snap_outbox *ob, int n);
 
@@ -382,6 +383,7 @@ static void reload(server *s) {
         am_rebuild_all(s, "reload");
         ledger_take(s, old, nold); /* what they delivered before they stopped */
         sinks_stop(old, nold, pw_time_mono_ms());
+        ledger_retire(s); /* the ledger state of sinks that are gone */
     }
     if (kafka_hash(cfg) != kafka_hash(s->cfg))
         pw_warn("reload", "kafka settings changed: they take effect at the next restart");
@@ -735,6 +737,35 @@ static int ledger_delivered(server *s, pw_sink *k, uint64_t fp, uint64_t rule_ha
         ledger_log_suppressed(ls, "; the replay has caught up with it");
     }
     return skip;
+}
+
+/* After a reload that rebuilt the sinks: free the per-sink ledger state of sinks that are gone (removed or
+ * renamed), so the ledger stays bounded by the configured sinks however many reloads rename one, and delete
+ * their Redis hashes, as a start does (ledger_drop_removed_sinks). Their acknowledgements not yet written
+ * go with them: no sink of that name can send those notifications again. A failed DEL only leaves the hash
+ * for the next start. */
+static void ledger_retire(server *s) {
+    ledger *l = s->led;
+    if (!l) return;
+    int keep = 0;
+    for (int i = 0; i < l->n; i++) {
+        ledger_sink *ls = &l->v[i];
+        int live = 0;
+        for (int j = 0; j < s->nsinks && !live; j++) live = !strcmp(pw_sink_name(s->sinks[j]), ls->name);
+        if (live) { l->v[keep++] = *ls; continue; }
+        char err[256];
+        if (pw_redis_del(l->r, ls->key, err, sizeof err) == 0)
+            pw_info("reload", "delivery ledger: deleted %s (no sink of that name any more)", ls->key);
+        else
+            pw_warn("reload", "delivery ledger: %s not deleted (%s): the next start deletes it", ls->key, err);
+        ledger_log_suppressed(ls, "");
+        l->entries -= pw_ledger_size(ls->map);
+        free(ls->name);
+        free(ls->key);
+        free(ls->pend);
+        pw_ledger_destroy(ls->map);
+    }
+    l->n = keep;
 }
 
 /* Take the sinks' acknowledgements (every loop turn; and old sinks before a reload destroys them). */
@@ -1373,6 +1404,7 @@ static const pw_api_view *http_view(void *ud) {
         v->snap_failures = sn->failed;
         v->snap_max_age_ms = s->cfg->http_snapshot_max_age_ms;
         v->snap_paused = sn->paused;
+        v->ledger_sinks = s->led ? s->led->n : 0;
     }
     v->max_series_per_metric = (int)s->cfg->http_api_max_series;
     v->max_buckets = (int)s->cfg->http_api_max_buckets;
