@@ -61,6 +61,7 @@
 #include "event.h"
 #include "ledger.h"
 #include "log.h"
+#include "owner.h"
 #include "redis_store.h"
 #include "ruleset.h"
 #include "sdnotify.h"
@@ -106,6 +107,7 @@ typedef struct server {
     char last_reload_result[256];
     struct snapper *snap;       /* NULL without a `redis:` section */
     struct ledger *led;         /* the delivery ledger; NULL without a `redis:` section */
+    struct owner_lock *own;     /* the key prefix's owner lock; NULL without a `redis:` section */
     /* HTTP (NULL without an `http:` section): served from this loop, see http.h */
     pw_http *http;
     pw_api_view view;
@@ -217,6 +219,13 @@ static uint64_t sinks_hash(const pw_config *c) {
         for (int j = 0; j < s->nprops; j++) { h = hs(h, s->props[j].key); h = hs(h, s->props[j].val); }
     }
     return h;
+}
+
+/* Whether a reload moves the snapshots elsewhere (another Redis, database or key prefix). */
+static int redis_where_changed(const pw_config *a, const pw_config *b) {
+    return (a->redis_address == NULL) != (b->redis_address == NULL) ||
+           (a->redis_address && (strcmp(a->redis_address, b->redis_address) || a->redis_database != b->redis_database ||
+                                 strcmp(a->redis_prefix, b->redis_prefix)));
 }
 
 static uint64_t kafka_hash(const pw_config *c) {
@@ -387,6 +396,14 @@ static void reload(server *s) {
     }
     if (kafka_hash(cfg) != kafka_hash(s->cfg))
         pw_warn("reload", "kafka settings changed: they take effect at the next restart");
+    if (redis_where_changed(cfg, s->cfg)) {
+        /* the snapshots, the ledger and the owner lock stay where the state was restored from and the lock
+         * was taken (the running config keeps them): a move needs a restart, which restores from there */
+        pw_warn("reload", "redis address, database or key_prefix changed: they take effect at the next restart");
+        char *t = cfg->redis_address; cfg->redis_address = s->cfg->redis_address; s->cfg->redis_address = t;
+        t = cfg->redis_prefix; cfg->redis_prefix = s->cfg->redis_prefix; s->cfg->redis_prefix = t;
+        int d = cfg->redis_database; cfg->redis_database = s->cfg->redis_database; s->cfg->redis_database = d;
+    }
     if ((cfg->http_listen == NULL) != (s->cfg->http_listen == NULL) ||
         (cfg->http_listen && strcmp(cfg->http_listen, s->cfg->http_listen)))
         pw_warn("reload", "http settings changed: they take effect at the next restart");
@@ -500,6 +517,161 @@ static pw_redis *redis_for(const pw_config *c) {
     const char *chunk = getenv("PIPEWATCH_SNAPSHOT_CHUNK_BYTES"); /* tests only: exercise chunking */
     if (chunk) rc.chunk_bytes = (size_t)strtoull(chunk, NULL, 10);
     return pw_redis_new(&rc);
+}
+
+/* ---------- the owner lock (owner.h; README "Snapshots", "One daemon per key prefix") ----------
+ * Taken before anything else touches Redis or Kafka (a second daemon must not join the consumer group or
+ * restore a snapshot), renewed from the loop every OWNER_RENEW_MS (or every snapshot interval if shorter) on
+ * a connection of its own with short timeouts, released at an orderly stop. Found held by another while
+ * running (it expired while Redis was unreachable and another daemon took it, or someone replaced it): this
+ * daemon writes no more snapshots, no final one and no delivery ledger, says so, and counts it; it never
+ * takes the lock back by itself (the two states have diverged: an operator decides). */
+#define OWNER_TTL_MS 30000
+#define OWNER_RENEW_MS 10000
+#define OWNER_TIMEOUT_MS 1000
+
+typedef struct owner_lock {
+    pw_redis *r;
+    pw_owner_id me;
+    char value[PW_OWNER_VALUE_MAX];
+    int held;                   /* 1 while the lock is ours */
+    int lost;                   /* another daemon holds it: no more writes under the prefix */
+    char holder[PW_OWNER_VALUE_MAX]; /* that daemon's value */
+    uint64_t conflicts;         /* times the lock was found held by another while running */
+    int64_t renew_ms, next_renew; /* mono */
+    pw_ratelimit rl;
+} owner_lock;
+
+static void owner_destroy(owner_lock *o) {
+    if (!o) return;
+    pw_redis_destroy(o->r);
+    free(o);
+}
+
+/* "pid 123 on host db1, owner since 2026-11-27T10:00:00Z" (or the raw value if it is not ours to read). */
+static void owner_describe(const char *holder, char *out, size_t n) {
+    pw_owner_id h;
+    if (pw_owner_parse(holder, &h) < 0) { snprintf(out, n, "'%.200s'", holder); return; }
+    char ts[40];
+    snprintf(out, n, "pid %ld on host %s, owner since %s", h.pid, h.host, pw_time_format_s(h.since_ms, ts, sizeof ts));
+}
+
+/* Start-up: take the prefix's lock. 0 taken, 1 refused (another daemon runs: exit 1), -1 stopped while
+ * waiting for Redis. */
+static int owner_start(server *s) {
+    const pw_config *c = s->cfg;
+    if (!c->redis_address) return 0;
+    owner_lock *o = calloc(1, sizeof *o);
+    if (!o) { pw_error("main", "out of memory at start-up"); return 1; }
+    s->own = o;
+    pw_owner_self(&o->me);
+    pw_owner_format(&o->me, o->value, sizeof o->value);
+    o->renew_ms = c->snapshot_interval_ms < OWNER_RENEW_MS ? c->snapshot_interval_ms : OWNER_RENEW_MS;
+    o->rl = (pw_ratelimit)PW_RATELIMIT_INIT(60000, 1);
+    pw_redis_conf rc = {c->redis_address, c->redis_database, c->redis_username, c->redis_password, c->redis_prefix,
+                        c->redis_connect_timeout_ms < OWNER_TIMEOUT_MS ? c->redis_connect_timeout_ms : OWNER_TIMEOUT_MS,
+                        c->redis_command_timeout_ms < OWNER_TIMEOUT_MS ? c->redis_command_timeout_ms : OWNER_TIMEOUT_MS,
+                        0};
+    if (!(o->r = pw_redis_new(&rc))) { pw_error("main", "out of memory at start-up"); return 1; }
+    for (int wait_ms = 500, races = 0; !g_stop;) {
+        char holder[PW_OWNER_VALUE_MAX], err[512], who[400];
+        int64_t pttl = 0;
+        int r = pw_redis_owner(o->r, PW_REDIS_OWNER_TAKE, o->value, NULL, OWNER_TTL_MS, holder, sizeof holder, &pttl,
+                               err, sizeof err);
+        if (r == 0) {
+            pw_owner_id h;
+            const char *why = "its value was not written by pipewatch";
+            pw_owner_verdict v = PW_OWNER_UNKNOWN;
+            if (pw_owner_parse(holder, &h) == 0) v = pw_owner_judge(&o->me, &h, pw_owner_proc_start(h.pid), &why);
+            owner_describe(holder, who, sizeof who);
+            if (v != PW_OWNER_GONE) {
+                char exp[160] = "";
+                if (v == PW_OWNER_UNKNOWN && pttl > 0)
+                    snprintf(exp, sizeof exp, " If it is no longer running, its lock (key %sowner) expires in %.1f s: "
+                                              "start again after that.", c->redis_prefix, (double)pttl / 1000.0);
+                pw_error("main", "%s: redis.key_prefix '%s' is already used by another pipewatch (%s; %s): two daemons "
+                                 "on one prefix would overwrite each other's snapshots and delivery ledger. Stop the "
+                                 "other daemon, or give this one its own redis.key_prefix.%s Not starting.",
+                         s->config_path, c->redis_prefix, who, why, exp);
+                return 1;
+            }
+            r = pw_redis_owner(o->r, PW_REDIS_OWNER_REPLACE, o->value, holder, OWNER_TTL_MS, NULL, 0, NULL, err,
+                               sizeof err);
+            if (r > 0) {
+                pw_info("snapshot", "took over the owner lock of redis prefix %s from %s: %s", c->redis_prefix, who,
+                        why);
+                r = 1;
+            } else if (r == 0 && ++races < 10) {
+                continue; /* it changed meanwhile: judge the new holder */
+            } else if (r == 0) {
+                snprintf(err, sizeof err, "the owner lock keeps changing hands");
+                r = -1;
+            }
+        }
+        if (r > 0) {
+            o->held = 1;
+            o->next_renew = pw_time_mono_ms() + o->renew_ms;
+            pw_info("snapshot", "owner of redis prefix %s (key %sowner = %s; it expires %d s after its last renewal, "
+                                "renewed every %.1f s)", c->redis_prefix, c->redis_prefix, o->value, OWNER_TTL_MS / 1000,
+                    (double)o->renew_ms / 1000.0);
+            return 0;
+        }
+        pw_warn("snapshot", "owner lock of redis prefix %s: %s: retrying in %.1f s (nothing is consumed before it "
+                            "is taken)", c->redis_prefix, err, wait_ms / 1000.0);
+        usleep((useconds_t)wait_ms * 1000);
+        wait_ms = wait_ms < 8000 ? wait_ms * 2 : 10000;
+    }
+    return -1;
+}
+
+/* The loop: renew the lock when due. Never more than one short Redis call (OWNER_TIMEOUT_MS). */
+static void owner_tick(server *s) {
+    owner_lock *o = s->own;
+    if (!o || !o->held) return;
+    int64_t now = pw_time_mono_ms();
+    if (now < o->next_renew) return;
+    char holder[PW_OWNER_VALUE_MAX], err[512];
+    int r = pw_redis_owner(o->r, PW_REDIS_OWNER_TAKE, o->value, NULL, OWNER_TTL_MS, holder, sizeof holder, NULL, err,
+                           sizeof err);
+    if (r < 0) {
+        o->next_renew = now + 1000; /* try again soon: it expires OWNER_TTL_MS after the last renewal */
+        uint64_t sup;
+        if (pw_ratelimit_allow(&o->rl, &sup))
+            pw_warn("snapshot", "owner lock of redis prefix %s not renewed (%s); it expires %d s after the last "
+                                "renewal (%llu similar messages suppressed)", s->cfg->redis_prefix, err,
+                    OWNER_TTL_MS / 1000, (unsigned long long)sup);
+        return;
+    }
+    if (r == 2)
+        pw_warn("snapshot", "the owner lock of redis prefix %s was gone (Redis restarted or was flushed, or the lock "
+                            "expired while Redis was unreachable): taken again", s->cfg->redis_prefix);
+    if (r > 0) { o->next_renew = now + o->renew_ms; return; }
+    char who[400];
+    owner_describe(holder, who, sizeof who);
+    o->held = 0;
+    o->lost = 1;
+    o->conflicts++;
+    snprintf(o->holder, sizeof o->holder, "%s", holder);
+    pw_error("snapshot", "the owner lock of redis prefix %s is held by another pipewatch (%s): from now on this "
+                         "daemon writes no snapshot and no delivery ledger there (they would overwrite the other's). "
+                         "Stop one of the two, then restart this one (or give it its own redis.key_prefix)",
+             s->cfg->redis_prefix, who);
+}
+
+static int owner_lost(const server *s) { return s->own && s->own->lost; }
+
+/* Orderly stop, after the final snapshot and the last ledger writes: delete the lock if it is still ours. */
+static void owner_release(server *s) {
+    owner_lock *o = s->own;
+    if (!o || !o->held) return;
+    char err[512];
+    int r = pw_redis_owner(o->r, PW_REDIS_OWNER_RELEASE, o->value, NULL, OWNER_TTL_MS, NULL, 0, NULL, err, sizeof err);
+    if (r > 0) pw_info("snapshot", "released the owner lock of redis prefix %s", s->cfg->redis_prefix);
+    else if (r == 0) pw_warn("snapshot", "the owner lock of redis prefix %s is held by another pipewatch: left to it",
+                             s->cfg->redis_prefix);
+    else pw_warn("snapshot", "owner lock of redis prefix %s not released (%s): it expires in at most %d s",
+                 s->cfg->redis_prefix, err, OWNER_TTL_MS / 1000);
+    o->held = 0;
 }
 
 /* ---------- the delivery ledger (README "Snapshots", ledger.h) ----------
@@ -754,7 +926,9 @@ static void ledger_retire(server *s) {
         for (int j = 0; j < s->nsinks && !live; j++) live = !strcmp(pw_sink_name(s->sinks[j]), ls->name);
         if (live) { l->v[keep++] = *ls; continue; }
         char err[256];
-        if (pw_redis_del(l->r, ls->key, err, sizeof err) == 0)
+        if (owner_lost(s))
+            ; /* the prefix is another daemon's now: write nothing there */
+        else if (pw_redis_del(l->r, ls->key, err, sizeof err) == 0)
             pw_info("reload", "delivery ledger: deleted %s (no sink of that name any more)", ls->key);
         else
             pw_warn("reload", "delivery ledger: %s not deleted (%s): the next start deletes it", ls->key, err);
@@ -782,7 +956,7 @@ static void ledger_take(server *s, pw_sink **sinks, int n) {
 /* Write what was taken (force: ignore the backoff, at shutdown). */
 static void ledger_flush(server *s, int force) {
     ledger *l = s->led;
-    if (!l) return;
+    if (!l || owner_lost(s)) return; /* another daemon writes under the prefix: never overwrite its ledger */
     int64_t now = pw_time_mono_ms();
     if (!force && now < l->next_try) return;
     const char *fv[2 * LEDGER_CHUNK];
@@ -1076,7 +1250,9 @@ static void snap_tick(server *s) {
         }
     }
     int64_t now = pw_time_mono_ms();
-    if (!sn->child && now >= sn->next_due) snap_fork(s);
+    if (!sn->child && now >= sn->next_due && owner_lost(s))
+        snap_done(s, 0, "not written: another pipewatch holds the owner lock of this key prefix (see the error above)");
+    else if (!sn->child && now >= sn->next_due) snap_fork(s);
     if (s->cfg->snapshot_pause_after_ms > 0 && !sn->paused && now - sn->last_ok > s->cfg->snapshot_pause_after_ms) {
         sn->paused = 1;
         pw_source_pause(s->src, 1);
@@ -1093,9 +1269,10 @@ static void snap_soon(server *s) {
 static void snap_log_stats(server *s) {
     snapper *sn = s->snap;
     if (!sn) return;
-    pw_info("stats", "snapshots: %llu written, %llu failed, last success %.1f s ago%s", (unsigned long long)sn->ok,
+    pw_info("stats", "snapshots: %llu written, %llu failed, last success %.1f s ago%s%s", (unsigned long long)sn->ok,
             (unsigned long long)sn->failed, (double)(pw_time_mono_ms() - sn->last_ok) / 1000.0,
-            sn->paused ? ", consumption paused" : "");
+            sn->paused ? ", consumption paused" : "",
+            owner_lost(s) ? ", not written: another pipewatch holds the owner lock of the key prefix" : "");
 }
 
 /* Re-queue a restored outbox into the sinks of the same name and kind (the bytes were rendered for that kind).
@@ -1274,6 +1451,11 @@ static int snap_restore(server *s) {
 static void snap_final(server *s, pw_snap_offset *o, int n) {
     snapper *sn = s->snap;
     if (!sn) return;
+    if (owner_lost(s)) {
+        pw_error("snapshot", "final snapshot not written: another pipewatch holds the owner lock of redis prefix %s",
+                 s->cfg->redis_prefix);
+        return;
+    }
     if (sn->child) {
         int64_t wait_ms = 2 * s->cfg->redis_command_timeout_ms + 1000;
         int64_t until = pw_time_mono_ms() + wait_ms;
@@ -1405,6 +1587,8 @@ static const pw_api_view *http_view(void *ud) {
         v->snap_max_age_ms = s->cfg->http_snapshot_max_age_ms;
         v->snap_paused = sn->paused;
         v->ledger_sinks = s->led ? s->led->n : 0;
+        v->snap_owner = s->own && s->own->held;
+        v->snap_owner_conflicts = s->own ? s->own->conflicts : 0;
     }
     v->max_series_per_metric = (int)s->cfg->http_api_max_series;
     v->max_buckets = (int)s->cfg->http_api_max_buckets;
@@ -1439,7 +1623,21 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
         pw_error("main", "out of memory at start-up");
         return 1;
     }
-    if (!(s.sinks = sinks_start(s.cfg))) return 1;
+    /* one daemon per key prefix, settled before joining the consumer group or reading any state */
+    int orc = owner_start(&s);
+    if (orc != 0) {
+        owner_destroy(s.own);
+        pw_engine_destroy(s.eng);
+        pw_decoder_destroy(s.dec);
+        routes_free(&s.rt);
+        pw_ruleset_destroy(s.rs);
+        pw_config_destroy(s.cfg);
+        return orc > 0 ? 1 : 0;
+    }
+    if (!(s.sinks = sinks_start(s.cfg))) {
+        owner_release(&s);
+        return 1;
+    }
     s.nsinks = s.cfg->nsinks;
 
     struct sigaction sa;
@@ -1459,6 +1657,7 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
     if (!s.src) {
         pw_error("kafka", "%s", err);
         sinks_stop(s.sinks, s.nsinks, pw_time_mono_ms());
+        owner_release(&s);
         return 1;
     }
     pw_info("main", "pipewatch running: %d metrics, %d rules, %d sinks, consuming %s from %s as group %s (clock %s)",
@@ -1472,6 +1671,7 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
             pw_error("http", "%s", err);
             pw_source_close(s.src, pw_time_mono_ms() + 2000);
             sinks_stop(s.sinks, s.nsinks, pw_time_mono_ms());
+            owner_release(&s);
             return 1;
         }
         pw_info("http", "serving the status page, /metrics and /api/v1 on http://%s (port %d)", s.cfg->http_listen,
@@ -1516,6 +1716,7 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
                          (unsigned long long)pw_engine_get_stats(s.eng)->firing);
             next_stats = now + stats_ms;
         }
+        owner_tick(&s);
         snap_tick(&s);
         ledger_take(&s, s.sinks, s.nsinks);
         ledger_flush(&s, 0);
@@ -1539,6 +1740,9 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
     for (int i = 0; s.led && i < s.led->n; i++) ledger_log_suppressed(&s.led->v[i], "");
     ledger_destroy(s.led);
     s.led = NULL;
+    owner_release(&s); /* last: nothing is written under the prefix after this */
+    owner_destroy(s.own);
+    s.own = NULL;
     for (int i = 0; i < final.n; i++) free(final.v[i].topic);
     free(final.v);
     free(s.snap);
