@@ -1239,12 +1239,14 @@ static void snap_tick(server *s) {
             int64_t margin = 3 * sn->last_dur_us / 1000 > 10000 ? 3 * sn->last_dur_us / 1000 : 10000;
             int64_t limit = s->cfg->redis_connect_timeout_ms + 2 * s->cfg->redis_command_timeout_ms + margin;
             if (pw_time_mono_ms() - sn->child_started > limit) {
-                kill(sn->child, SIGKILL);
-                waitpid(sn->child, NULL, 0);
+                pid_t pid = sn->child;
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
                 close(sn->pipefd);
                 sn->child = 0;
                 char msg[160];
-                snprintf(msg, sizeof msg, "the writer process did not finish within %.1f s: killed", limit / 1000.0);
+                snprintf(msg, sizeof msg, "the writer process (pid %d) did not finish within %.1f s: killed", (int)pid,
+                         limit / 1000.0);
                 snap_done(s, 0, msg);
             }
         }
