@@ -46,7 +46,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,30 +523,41 @@ static pw_redis *redis_for(const pw_config *c) {
 
 /* ---------- the owner lock (owner.h; README "Snapshots", "One daemon per key prefix") ----------
  * Taken before anything else touches Redis or Kafka (a second daemon must not join the consumer group or
- * restore a snapshot), renewed from the loop every OWNER_RENEW_MS (or every snapshot interval if shorter) on
- * a connection of its own with short timeouts, released at an orderly stop. Found held by another while
- * running (it expired while Redis was unreachable and another daemon took it, or someone replaced it): this
- * daemon writes no more snapshots, no final one and no delivery ledger, says so, and counts it; it never
- * takes the lock back by itself (the two states have diverged: an operator decides). */
+ * restore a snapshot). Renewed every OWNER_RENEW_MS (or every snapshot interval if shorter) by a thread of
+ * its own on its own connection, so a slow Redis never stalls the loop; released at an orderly stop after
+ * that thread is joined. Found held by another while running (it expired while Redis was unreachable and
+ * another daemon took it, or someone replaced it): the thread stops renewing, logs it and sets `lost`; the
+ * loop then writes no more snapshots, no final one and no delivery ledger (counted as failed snapshots); it
+ * never takes the lock back by itself (the two states have diverged: an operator decides). */
 #define OWNER_TTL_MS 30000
 #define OWNER_RENEW_MS 10000
 #define OWNER_TIMEOUT_MS 1000
 
 typedef struct owner_lock {
-    pw_redis *r;
+    pw_redis *r;                /* the start-up call, then the renewal thread, then the release: never two at once */
     pw_owner_id me;
     char value[PW_OWNER_VALUE_MAX];
-    int held;                   /* 1 while the lock is ours */
-    int lost;                   /* another daemon holds it: no more writes under the prefix */
-    char holder[PW_OWNER_VALUE_MAX]; /* that daemon's value */
-    uint64_t conflicts;         /* times the lock was found held by another while running */
-    int64_t renew_ms, next_renew; /* mono */
-    pw_ratelimit rl;
+    char *prefix;               /* a copy (a reload frees the config it came from) */
+    int64_t renew_ms;
+    _Atomic int held;           /* 1 while the lock is ours */
+    _Atomic int lost;           /* another daemon holds it: no more writes under the prefix */
+    _Atomic uint64_t conflicts; /* times the lock was found held by another while running */
+    /* the renewal thread */
+    pthread_t th;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;          /* signalled to stop it */
+    int stop;                   /* under mu */
 } owner_lock;
 
 static void owner_destroy(owner_lock *o) {
     if (!o) return;
+    if (o->started) {
+        pthread_mutex_destroy(&o->mu);
+        pthread_cond_destroy(&o->cv);
+    }
     pw_redis_destroy(o->r);
+    free(o->prefix);
     free(o);
 }
 
@@ -554,6 +567,76 @@ static void owner_describe(const char *holder, char *out, size_t n) {
     if (pw_owner_parse(holder, &h) < 0) { snprintf(out, n, "'%.200s'", holder); return; }
     char ts[40];
     snprintf(out, n, "pid %ld on host %s, owner since %s", h.pid, h.host, pw_time_format_s(h.since_ms, ts, sizeof ts));
+}
+
+/* The renewal thread: renew when due (a failed try again after 1 s: the lock lasts OWNER_TTL_MS); stop when
+ * told, or when another daemon holds the lock. */
+static void *owner_thread(void *arg) {
+    owner_lock *o = arg;
+    pw_ratelimit rl = PW_RATELIMIT_INIT(60000, 1);
+    int64_t next = pw_time_mono_ms() + o->renew_ms;
+    pthread_mutex_lock(&o->mu);
+    for (;;) {
+        while (!o->stop && pw_time_mono_ms() < next) {
+            struct timespec ts = {(time_t)(next / 1000), (long)(next % 1000) * 1000000L};
+            pthread_cond_timedwait(&o->cv, &o->mu, &ts);
+        }
+        if (o->stop) break;
+        pthread_mutex_unlock(&o->mu);
+        char holder[PW_OWNER_VALUE_MAX], err[512];
+        int r = pw_redis_owner(o->r, PW_REDIS_OWNER_TAKE, o->value, NULL, OWNER_TTL_MS, holder, sizeof holder, NULL,
+                               err, sizeof err);
+        int64_t now = pw_time_mono_ms();
+        uint64_t sup;
+        if (r < 0) {
+            next = now + 1000;
+            if (pw_ratelimit_allow(&rl, &sup))
+                pw_warn("snapshot", "owner lock of redis prefix %s not renewed (%s); it expires %d s after the last "
+                                    "renewal (%llu similar messages suppressed)", o->prefix, err, OWNER_TTL_MS / 1000,
+                        (unsigned long long)sup);
+        } else if (r > 0) {
+            if (r == 2)
+                pw_warn("snapshot", "the owner lock of redis prefix %s was gone (Redis restarted or was flushed, or the "
+                                    "lock expired while Redis was unreachable): taken again", o->prefix);
+            next = now + o->renew_ms;
+        } else {
+            char who[400];
+            owner_describe(holder, who, sizeof who);
+            atomic_store(&o->held, 0);
+            atomic_fetch_add(&o->conflicts, 1);
+            atomic_store(&o->lost, 1);
+            pw_error("snapshot", "the owner lock of redis prefix %s is held by another pipewatch (%s): from now on "
+                                 "this daemon writes no snapshot and no delivery ledger there (they would overwrite "
+                                 "the other's). Stop one of the two, then restart this one (or give it its own "
+                                 "redis.key_prefix)", o->prefix, who);
+            return NULL;
+        }
+        pthread_mutex_lock(&o->mu);
+    }
+    pthread_mutex_unlock(&o->mu);
+    return NULL;
+}
+
+static int owner_thread_start(owner_lock *o) {
+    if (pthread_mutex_init(&o->mu, NULL)) return -1;
+    pthread_condattr_t a;
+    if (pthread_condattr_init(&a) || pthread_condattr_setclock(&a, CLOCK_MONOTONIC) || pthread_cond_init(&o->cv, &a)) {
+        pthread_mutex_destroy(&o->mu);
+        return -1;
+    }
+    pthread_condattr_destroy(&a);
+    sigset_t all, old; /* signals go to the main thread */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&o->th, NULL, owner_thread, o);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc) {
+        pthread_mutex_destroy(&o->mu);
+        pthread_cond_destroy(&o->cv);
+        return -1;
+    }
+    o->started = 1;
+    return 0;
 }
 
 /* Start-up: take the prefix's lock. 0 taken, 1 refused (another daemon runs: exit 1), -1 stopped while
@@ -566,8 +649,8 @@ static int owner_start(server *s) {
     s->own = o;
     pw_owner_self(&o->me);
     pw_owner_format(&o->me, o->value, sizeof o->value);
+    if (!(o->prefix = strdup(c->redis_prefix))) { pw_error("main", "out of memory at start-up"); return 1; }
     o->renew_ms = c->snapshot_interval_ms < OWNER_RENEW_MS ? c->snapshot_interval_ms : OWNER_RENEW_MS;
-    o->rl = (pw_ratelimit)PW_RATELIMIT_INIT(60000, 1);
     pw_redis_conf rc = {c->redis_address, c->redis_database, c->redis_username, c->redis_password, c->redis_prefix,
                         c->redis_connect_timeout_ms < OWNER_TIMEOUT_MS ? c->redis_connect_timeout_ms : OWNER_TIMEOUT_MS,
                         c->redis_command_timeout_ms < OWNER_TIMEOUT_MS ? c->redis_command_timeout_ms : OWNER_TIMEOUT_MS,
@@ -609,8 +692,11 @@ static int owner_start(server *s) {
             }
         }
         if (r > 0) {
-            o->held = 1;
-            o->next_renew = pw_time_mono_ms() + o->renew_ms;
+            atomic_store(&o->held, 1);
+            if (owner_thread_start(o) < 0) {
+                pw_error("main", "cannot start the owner lock's renewal thread");
+                return 1;
+            }
             pw_info("snapshot", "owner of redis prefix %s (key %sowner = %s; it expires %d s after its last renewal, "
                                 "renewed every %.1f s)", c->redis_prefix, c->redis_prefix, o->value, OWNER_TTL_MS / 1000,
                     (double)o->renew_ms / 1000.0);
@@ -624,54 +710,32 @@ static int owner_start(server *s) {
     return -1;
 }
 
-/* The loop: renew the lock when due. Never more than one short Redis call (OWNER_TIMEOUT_MS). */
-static void owner_tick(server *s) {
-    owner_lock *o = s->own;
-    if (!o || !o->held) return;
-    int64_t now = pw_time_mono_ms();
-    if (now < o->next_renew) return;
-    char holder[PW_OWNER_VALUE_MAX], err[512];
-    int r = pw_redis_owner(o->r, PW_REDIS_OWNER_TAKE, o->value, NULL, OWNER_TTL_MS, holder, sizeof holder, NULL, err,
-                           sizeof err);
-    if (r < 0) {
-        o->next_renew = now + 1000; /* try again soon: it expires OWNER_TTL_MS after the last renewal */
-        uint64_t sup;
-        if (pw_ratelimit_allow(&o->rl, &sup))
-            pw_warn("snapshot", "owner lock of redis prefix %s not renewed (%s); it expires %d s after the last "
-                                "renewal (%llu similar messages suppressed)", s->cfg->redis_prefix, err,
-                    OWNER_TTL_MS / 1000, (unsigned long long)sup);
-        return;
-    }
-    if (r == 2)
-        pw_warn("snapshot", "the owner lock of redis prefix %s was gone (Redis restarted or was flushed, or the lock "
-                            "expired while Redis was unreachable): taken again", s->cfg->redis_prefix);
-    if (r > 0) { o->next_renew = now + o->renew_ms; return; }
-    char who[400];
-    owner_describe(holder, who, sizeof who);
-    o->held = 0;
-    o->lost = 1;
-    o->conflicts++;
-    snprintf(o->holder, sizeof o->holder, "%s", holder);
-    pw_error("snapshot", "the owner lock of redis prefix %s is held by another pipewatch (%s): from now on this "
-                         "daemon writes no snapshot and no delivery ledger there (they would overwrite the other's). "
-                         "Stop one of the two, then restart this one (or give it its own redis.key_prefix)",
-             s->cfg->redis_prefix, who);
-}
+static int owner_lost(const server *s) { return s->own && atomic_load(&s->own->lost); }
 
-static int owner_lost(const server *s) { return s->own && s->own->lost; }
-
-/* Orderly stop, after the final snapshot and the last ledger writes: delete the lock if it is still ours. */
+/* Orderly stop (and exits after start-up), after the final snapshot and the last ledger writes: stop the
+ * renewal thread, then delete the lock if it is still ours. */
 static void owner_release(server *s) {
     owner_lock *o = s->own;
-    if (!o || !o->held) return;
+    if (!o) return;
+    if (o->started) {
+        pthread_mutex_lock(&o->mu);
+        o->stop = 1;
+        pthread_cond_signal(&o->cv);
+        pthread_mutex_unlock(&o->mu);
+        pthread_join(o->th, NULL);
+        pthread_mutex_destroy(&o->mu);
+        pthread_cond_destroy(&o->cv);
+        o->started = 0;
+    }
+    if (!atomic_load(&o->held)) return;
     char err[512];
     int r = pw_redis_owner(o->r, PW_REDIS_OWNER_RELEASE, o->value, NULL, OWNER_TTL_MS, NULL, 0, NULL, err, sizeof err);
-    if (r > 0) pw_info("snapshot", "released the owner lock of redis prefix %s", s->cfg->redis_prefix);
+    if (r > 0) pw_info("snapshot", "released the owner lock of redis prefix %s", o->prefix);
     else if (r == 0) pw_warn("snapshot", "the owner lock of redis prefix %s is held by another pipewatch: left to it",
-                             s->cfg->redis_prefix);
-    else pw_warn("snapshot", "owner lock of redis prefix %s not released (%s): it expires in at most %d s",
-                 s->cfg->redis_prefix, err, OWNER_TTL_MS / 1000);
-    o->held = 0;
+                             o->prefix);
+    else pw_warn("snapshot", "owner lock of redis prefix %s not released (%s): it expires in at most %d s", o->prefix,
+                 err, OWNER_TTL_MS / 1000);
+    atomic_store(&o->held, 0);
 }
 
 /* ---------- the delivery ledger (README "Snapshots", ledger.h) ----------
@@ -1589,8 +1653,8 @@ static const pw_api_view *http_view(void *ud) {
         v->snap_max_age_ms = s->cfg->http_snapshot_max_age_ms;
         v->snap_paused = sn->paused;
         v->ledger_sinks = s->led ? s->led->n : 0;
-        v->snap_owner = s->own && s->own->held;
-        v->snap_owner_conflicts = s->own ? s->own->conflicts : 0;
+        v->snap_owner = s->own && atomic_load(&s->own->held);
+        v->snap_owner_conflicts = s->own ? atomic_load(&s->own->conflicts) : 0;
     }
     v->max_series_per_metric = (int)s->cfg->http_api_max_series;
     v->max_buckets = (int)s->cfg->http_api_max_buckets;
@@ -1718,7 +1782,6 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
                          (unsigned long long)pw_engine_get_stats(s.eng)->firing);
             next_stats = now + stats_ms;
         }
-        owner_tick(&s);
         snap_tick(&s);
         ledger_take(&s, s.sinks, s.nsinks);
         ledger_flush(&s, 0);
