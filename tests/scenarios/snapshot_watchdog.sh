@@ -5,7 +5,8 @@
 # make the writer hang: its first command times out and it fails by itself. What does is a Redis that
 # answers every command, each one slowly: here a redis-cli loop keeps Redis in back-to-back `DEBUG SLEEP
 # 0.3`, so each command waits up to ~0.3 s (under the 1 s command timeout) and a snapshot written in ~180
-# chunks (PIPEWATCH_SNAPSHOT_CHUNK_BYTES, a test knob) takes far longer than the watchdog's 12.5 s.
+# chunks (PIPEWATCH_SNAPSHOT_CHUNK_BYTES, a test knob) takes far longer than the watchdog's limit
+# (12.5 s here; more when the last successful writer was slower than 3.3 s: the margin is 3 x its time).
 # Checked: the writer is killed (the log says so, the process is gone), /metrics counts the failure, the
 # daemon keeps consuming, and once Redis answers normally again the next snapshot succeeds and is valid.
 source "$(dirname "$0")/lib.bash"
@@ -60,7 +61,7 @@ redis-cli -s "$T/redis.sock" -r -1 DEBUG SLEEP 0.3 >/dev/null 2>&1 &
 SLOW=$!
 PIDS+=($SLOW)
 produce crm "$T/b.jsonl"   # consumption goes on meanwhile
-wait_for 60 grep -q 'snapshot failed ([0-9]* in a row; .*): the writer process (pid [0-9]*) did not finish within 12.5 s: killed' "$T/daemon.log" \
+wait_for 60 grep -q 'snapshot failed ([0-9]* in a row; .*): the writer process (pid [0-9]*) did not finish within [0-9.]* s: killed' "$T/daemon.log" \
   || fail "the watchdog did not kill the writer: $(grep snapshot "$T/daemon.log" | tail -n 3)"
 kill "$SLOW"; wait "$SLOW" 2>/dev/null || true
 writer=$(grep -o 'the writer process (pid [0-9]*) did not finish' "$T/daemon.log" | head -n 1 | tr -dc 0-9)
@@ -77,5 +78,5 @@ wait_for 20 sh -c "[ \$(curl -fsS $port/metrics | awk '\$1 == \"pipewatch_snapsh
 grep -q '^total  *3100 series' "$T/inspect.txt" || fail "the snapshot after the recovery: $(cat "$T/inspect.txt")"
 stop_daemon
 [ "$DRC" = 0 ] || fail "exit status $DRC"
-pass "a writer stuck on a slow Redis is killed after 12.5 s (counted), and the next snapshot succeeds"
+pass "a writer stuck on a slow Redis is killed by the watchdog (counted), and the next snapshot succeeds"
 stop_all
