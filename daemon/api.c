@@ -474,6 +474,15 @@ void pw_api_metrics(const pw_api_view *v, pw_buf *b) {
         family(b, "pipewatch_consumption_paused", "gauge",
                "1 while consumption is paused because no snapshot succeeded for redis.pause_after.");
         sample_u(b, "pipewatch_consumption_paused", v->snap_paused != 0);
+        family(b, "pipewatch_delivery_ledger_sinks", "gauge",
+               "Sinks the delivery ledger keeps state for (at most the configured sinks).");
+        sample_u(b, "pipewatch_delivery_ledger_sinks", (uint64_t)v->ledger_sinks);
+        family(b, "pipewatch_snapshot_owner", "gauge",
+               "1 while this daemon holds the owner lock of its redis.key_prefix (0: it writes nothing there).");
+        sample_u(b, "pipewatch_snapshot_owner", v->snap_owner != 0);
+        family(b, "pipewatch_snapshot_owner_conflicts_total", "counter",
+               "Times the owner lock of the key prefix was found held by another pipewatch while running.");
+        sample_u(b, "pipewatch_snapshot_owner_conflicts_total", v->snap_owner_conflicts);
     }
 }
 

@@ -111,6 +111,9 @@ typedef struct pw_api_view {
     uint64_t snap_failures;
     int64_t snap_max_age_ms;           /* /readyz fails when the last snapshot is older (0 = no check) */
     int snap_paused;                   /* consumption paused by redis.pause_after (no recent snapshot) */
+    int ledger_sinks;                  /* sinks the delivery ledger keeps state for (bounded by the config's) */
+    int snap_owner;                    /* 1 while this daemon holds its key prefix's owner lock */
+    uint64_t snap_owner_conflicts;     /* times the lock was found held by another daemon while running */
     uint64_t outbox_lost;              /* undelivered notifications (restored or moved at a reload) that no sink
                                         * of the same name and kind could take */
 

@@ -570,3 +570,52 @@ int pw_redis_keys_foreach(pw_redis *r, const char *pattern, void (*fn)(const cha
     keys_walk w = {fn, ud, strlen(r->prefix)};
     return scan_keys(r, pat, key_one, &w, err, errlen);
 }
+
+/* ---------- the owner lock (owner.h; redis_store.h) ---------- */
+
+/* One script for every operation, so each is atomic: take (or refresh our own), replace a holder judged
+ * gone (only if it is still that holder), release (only our own). Replies {1} done, {2} done and the key
+ * was missing, {0, holder, pttl} someone else holds it. */
+static const char OWNER_LUA[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "local op = ARGV[1] "
+    "if op == 'take' then "
+    "  if v == ARGV[2] then redis.call('PEXPIRE', KEYS[1], ARGV[3]) return {1} end "
+    "  if not v then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return {2} end "
+    "elseif op == 'replace' then "
+    "  if v == ARGV[4] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return {1} end "
+    "  if not v then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return {2} end "
+    "else "
+    "  if v == ARGV[2] then redis.call('DEL', KEYS[1]) return {1} end "
+    "  if not v then return {2} end "
+    "end "
+    "return {0, v, redis.call('PTTL', KEYS[1])}";
+
+int pw_redis_owner(pw_redis *r, pw_redis_owner_op op, const char *value, const char *expected, int64_t ttl_ms,
+                   char *holder, size_t holder_len, int64_t *holder_pttl_ms, char *err, size_t errlen) {
+    if (holder && holder_len) holder[0] = 0;
+    if (holder_pttl_ms) *holder_pttl_ms = -2;
+    if (connect_if_needed(r, err, errlen) < 0) return -1;
+    char k[600], ttl[32];
+    key(r, k, sizeof k, "owner");
+    snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
+    const char *ops[] = {"take", "replace", "release"};
+    const char *argv[] = {"EVAL", OWNER_LUA, "1", k, ops[op], value, ttl, expected ? expected : ""};
+    size_t lens[8];
+    for (int i = 0; i < 8; i++) lens[i] = strlen(argv[i]);
+    redisReply *rep = cmd(r, err, errlen, 8, argv, lens);
+    if (!rep) return -1;
+    int rc = -1;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 && rep->element[0]->type == REDIS_REPLY_INTEGER) {
+        rc = (int)rep->element[0]->integer;
+        if (rc == 0 && rep->elements == 3) {
+            if (holder && holder_len && rep->element[1]->type == REDIS_REPLY_STRING)
+                snprintf(holder, holder_len, "%.*s", (int)rep->element[1]->len, rep->element[1]->str);
+            if (holder_pttl_ms && rep->element[2]->type == REDIS_REPLY_INTEGER)
+                *holder_pttl_ms = rep->element[2]->integer;
+        }
+    }
+    if (rc < 0) snprintf(err, errlen, "redis %s: owner lock: unexpected reply", r->shown);
+    freeReplyObject(rep);
+    return rc;
+}

@@ -7,6 +7,7 @@
  *   PREFIX snap:<gen>:<i>   chunk i (0-based) of a chunked snapshot
  *   PREFIX latest           the newest complete generation (decimal)
  *   PREFIX previous         the one before it (the fallback)
+ *   PREFIX owner            the owner lock: which daemon writes under PREFIX (owner.h)
  * A writer stores every byte of a generation first, then switches latest and
  * previous in one Lua script (atomic), then deletes every other generation.
  * A reader follows latest (or previous), so it never sees half a snapshot;
@@ -88,6 +89,15 @@ int pw_redis_hash_del(pw_redis *r, const char *name, const char *const *f, int n
 
 /* EVAL with argv = {script, numkeys, keys..., args...} (NUL-terminated strings); the reply is ignored. */
 int pw_redis_eval(pw_redis *r, const char *const *argv, int argc, char *err, size_t errlen);
+
+/* The owner lock: PREFIX owner holds the value of the one daemon that writes under PREFIX (owner.h).
+ * TAKE: set it to value with a ttl if it is missing, or renew it if it is ours (value). REPLACE: set it to
+ * value if it still holds `expected` (a holder judged gone) or is missing. RELEASE: delete it if it is
+ * ours. Atomic (one EVAL each). Returns 1 done, 2 done and the key was missing, 0 someone else holds it
+ * (holder = its value, *holder_pttl_ms = its remaining ttl; both may be NULL), -1 with err. */
+typedef enum pw_redis_owner_op { PW_REDIS_OWNER_TAKE = 0, PW_REDIS_OWNER_REPLACE, PW_REDIS_OWNER_RELEASE } pw_redis_owner_op;
+int pw_redis_owner(pw_redis *r, pw_redis_owner_op op, const char *value, const char *expected, int64_t ttl_ms,
+                   char *holder, size_t holder_len, int64_t *holder_pttl_ms, char *err, size_t errlen);
 
 /* The address as it may be logged ("unix:/path" or "host:port"; never credentials). */
 const char *pw_redis_address(const pw_redis *r);

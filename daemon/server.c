@@ -46,7 +46,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +63,7 @@
 #include "event.h"
 #include "ledger.h"
 #include "log.h"
+#include "owner.h"
 #include "redis_store.h"
 #include "ruleset.h"
 #include "sdnotify.h"
@@ -106,6 +109,7 @@ typedef struct server {
     char last_reload_result[256];
     struct snapper *snap;       /* NULL without a `redis:` section */
     struct ledger *led;         /* the delivery ledger; NULL without a `redis:` section */
+    struct owner_lock *own;     /* the key prefix's owner lock; NULL without a `redis:` section */
     /* HTTP (NULL without an `http:` section): served from this loop, see http.h */
     pw_http *http;
     pw_api_view view;
@@ -219,6 +223,13 @@ static uint64_t sinks_hash(const pw_config *c) {
     return h;
 }
 
+/* Whether a reload moves the snapshots elsewhere (another Redis, database or key prefix). */
+static int redis_where_changed(const pw_config *a, const pw_config *b) {
+    return (a->redis_address == NULL) != (b->redis_address == NULL) ||
+           (a->redis_address && (strcmp(a->redis_address, b->redis_address) || a->redis_database != b->redis_database ||
+                                 strcmp(a->redis_prefix, b->redis_prefix)));
+}
+
 static uint64_t kafka_hash(const pw_config *c) {
     uint64_t h = 14695981039346656037ULL;
     h = hs(h, c->brokers); h = hs(h, c->group); h = hs(h, c->assignment); h = hs(h, c->dead_letter_topic);
@@ -290,8 +301,31 @@ static void reload_result(server *s, int ok, const char *what) {
 static pw_snap_outbox *outbox_collect(server *s);
 static void outbox_requeue(server *s, const pw_snap_outbox *ob, int nob, const char *when, int check_ledger);
 static void ledger_take(server *s, pw_sink **sinks, int n);
+static void ledger_retire(server *s);
 static void am_rebuild_all(server *s, const char *when);
 static void outbox_free(pw_snap_outbox *ob, int n);
+
+static void snap_soon(server *s);
+
+/* After a successful reload with `clock: event`: evaluate the new rule set once at stream time T, so a rule
+ * added or changed that already holds (an `absent`, a threshold) fires now instead of at the next event or
+ * bucket boundary, which may be far away. No wall clock is involved: it is the evaluation the engine makes
+ * at a boundary, at the current T. A reload is an operator action, not part of the event stream, so a
+ * replay after a crash does not repeat it: a snapshot is asked for right away, and the evaluation's alert
+ * states survive a crash from then on (README "Reloading"). With `clock: wall` the next periodic
+ * evaluation (evaluate_every) does this anyway. */
+static void reload_evaluate(server *s) {
+    if (s->cfg->clock_wall) return;
+    int64_t T = pw_engine_time(s->eng);
+    if (T == INT64_MIN) return; /* no event yet: nothing to evaluate */
+    uint64_t before = pw_engine_get_stats(s->eng)->notifications;
+    pw_engine_evaluate_all(s->eng);
+    uint64_t made = pw_engine_get_stats(s->eng)->notifications - before;
+    char ts[40];
+    pw_info("reload", "rules evaluated once at stream time %s (clock: event): %llu notification%s",
+            pw_time_format_s(T, ts, sizeof ts), (unsigned long long)made, made == 1 ? "" : "s");
+    snap_soon(s); /* keep its result */
+}
 
 static void reload(server *s) {
     pw_sd_reloading();
@@ -360,9 +394,18 @@ static void reload(server *s) {
         am_rebuild_all(s, "reload");
         ledger_take(s, old, nold); /* what they delivered before they stopped */
         sinks_stop(old, nold, pw_time_mono_ms());
+        ledger_retire(s); /* the ledger state of sinks that are gone */
     }
     if (kafka_hash(cfg) != kafka_hash(s->cfg))
         pw_warn("reload", "kafka settings changed: they take effect at the next restart");
+    if (redis_where_changed(cfg, s->cfg)) {
+        /* the snapshots, the ledger and the owner lock stay where the state was restored from and the lock
+         * was taken (the running config keeps them): a move needs a restart, which restores from there */
+        pw_warn("reload", "redis address, database or key_prefix changed: they take effect at the next restart");
+        char *t = cfg->redis_address; cfg->redis_address = s->cfg->redis_address; s->cfg->redis_address = t;
+        t = cfg->redis_prefix; cfg->redis_prefix = s->cfg->redis_prefix; s->cfg->redis_prefix = t;
+        int d = cfg->redis_database; cfg->redis_database = s->cfg->redis_database; s->cfg->redis_database = d;
+    }
     if ((cfg->http_listen == NULL) != (s->cfg->http_listen == NULL) ||
         (cfg->http_listen && strcmp(cfg->http_listen, s->cfg->http_listen)))
         pw_warn("reload", "http settings changed: they take effect at the next restart");
@@ -374,6 +417,7 @@ static void reload(server *s) {
     overflow_rebase(s);
     pw_info("reload", "reloaded: %d metrics, %d rules", rs->nmetrics, rs->nrules);
     reload_result(s, 1, "ok");
+    reload_evaluate(s);
 }
 
 /* ---------- messages ---------- */
@@ -475,6 +519,223 @@ static pw_redis *redis_for(const pw_config *c) {
     const char *chunk = getenv("PIPEWATCH_SNAPSHOT_CHUNK_BYTES"); /* tests only: exercise chunking */
     if (chunk) rc.chunk_bytes = (size_t)strtoull(chunk, NULL, 10);
     return pw_redis_new(&rc);
+}
+
+/* ---------- the owner lock (owner.h; README "Snapshots", "One daemon per key prefix") ----------
+ * Taken before anything else touches Redis or Kafka (a second daemon must not join the consumer group or
+ * restore a snapshot). Renewed every OWNER_RENEW_MS (or every snapshot interval if shorter) by a thread of
+ * its own on its own connection, so a slow Redis never stalls the loop; released at an orderly stop after
+ * that thread is joined. Found held by another while running (it expired while Redis was unreachable and
+ * another daemon took it, or someone replaced it): the thread stops renewing, logs it and sets `lost`; the
+ * loop then writes no more snapshots, no final one and no delivery ledger (counted as failed snapshots); it
+ * never takes the lock back by itself (the two states have diverged: an operator decides). */
+#define OWNER_TTL_MS 30000
+#define OWNER_RENEW_MS 10000
+#define OWNER_TIMEOUT_MS 1000
+
+typedef struct owner_lock {
+    pw_redis *r;                /* the start-up call, then the renewal thread, then the release: never two at once */
+    pw_owner_id me;
+    char value[PW_OWNER_VALUE_MAX];
+    char *prefix;               /* a copy (a reload frees the config it came from) */
+    int64_t renew_ms;
+    _Atomic int held;           /* 1 while the lock is ours */
+    _Atomic int lost;           /* another daemon holds it: no more writes under the prefix */
+    _Atomic uint64_t conflicts; /* times the lock was found held by another while running */
+    /* the renewal thread */
+    pthread_t th;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;          /* signalled to stop it */
+    int stop;                   /* under mu */
+} owner_lock;
+
+static void owner_destroy(owner_lock *o) {
+    if (!o) return;
+    if (o->started) {
+        pthread_mutex_destroy(&o->mu);
+        pthread_cond_destroy(&o->cv);
+    }
+    pw_redis_destroy(o->r);
+    free(o->prefix);
+    free(o);
+}
+
+/* "pid 123 on host db1, owner since 2026-11-27T10:00:00Z" (or the raw value if it is not ours to read). */
+static void owner_describe(const char *holder, char *out, size_t n) {
+    pw_owner_id h;
+    if (pw_owner_parse(holder, &h) < 0) { snprintf(out, n, "'%.200s'", holder); return; }
+    char ts[40];
+    snprintf(out, n, "pid %ld on host %s, owner since %s", h.pid, h.host, pw_time_format_s(h.since_ms, ts, sizeof ts));
+}
+
+/* The renewal thread: renew when due (a failed try again after 1 s: the lock lasts OWNER_TTL_MS); stop when
+ * told, or when another daemon holds the lock. */
+static void *owner_thread(void *arg) {
+    owner_lock *o = arg;
+    pw_ratelimit rl = PW_RATELIMIT_INIT(60000, 1);
+    int64_t next = pw_time_mono_ms() + o->renew_ms;
+    pthread_mutex_lock(&o->mu);
+    for (;;) {
+        while (!o->stop && pw_time_mono_ms() < next) {
+            struct timespec ts = {(time_t)(next / 1000), (long)(next % 1000) * 1000000L};
+            pthread_cond_timedwait(&o->cv, &o->mu, &ts);
+        }
+        if (o->stop) break;
+        pthread_mutex_unlock(&o->mu);
+        char holder[PW_OWNER_VALUE_MAX], err[512];
+        int r = pw_redis_owner(o->r, PW_REDIS_OWNER_TAKE, o->value, NULL, OWNER_TTL_MS, holder, sizeof holder, NULL,
+                               err, sizeof err);
+        int64_t now = pw_time_mono_ms();
+        uint64_t sup;
+        if (r < 0) {
+            next = now + 1000;
+            if (pw_ratelimit_allow(&rl, &sup))
+                pw_warn("snapshot", "owner lock of redis prefix %s not renewed (%s); it expires %d s after the last "
+                                    "renewal (%llu similar messages suppressed)", o->prefix, err, OWNER_TTL_MS / 1000,
+                        (unsigned long long)sup);
+        } else if (r > 0) {
+            if (r == 2)
+                pw_warn("snapshot", "the owner lock of redis prefix %s was gone (Redis restarted or was flushed, or the "
+                                    "lock expired while Redis was unreachable): taken again", o->prefix);
+            next = now + o->renew_ms;
+        } else {
+            char who[400];
+            owner_describe(holder, who, sizeof who);
+            atomic_store(&o->held, 0);
+            atomic_fetch_add(&o->conflicts, 1);
+            atomic_store(&o->lost, 1);
+            pw_error("snapshot", "the owner lock of redis prefix %s is held by another pipewatch (%s): from now on "
+                                 "this daemon writes no snapshot and no delivery ledger there (they would overwrite "
+                                 "the other's). Stop one of the two, then restart this one (or give it its own "
+                                 "redis.key_prefix)", o->prefix, who);
+            return NULL;
+        }
+        pthread_mutex_lock(&o->mu);
+    }
+    pthread_mutex_unlock(&o->mu);
+    return NULL;
+}
+
+static int owner_thread_start(owner_lock *o) {
+    if (pthread_mutex_init(&o->mu, NULL)) return -1;
+    pthread_condattr_t a;
+    if (pthread_condattr_init(&a) || pthread_condattr_setclock(&a, CLOCK_MONOTONIC) || pthread_cond_init(&o->cv, &a)) {
+        pthread_mutex_destroy(&o->mu);
+        return -1;
+    }
+    pthread_condattr_destroy(&a);
+    sigset_t all, old; /* signals go to the main thread */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&o->th, NULL, owner_thread, o);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc) {
+        pthread_mutex_destroy(&o->mu);
+        pthread_cond_destroy(&o->cv);
+        return -1;
+    }
+    o->started = 1;
+    return 0;
+}
+
+/* Start-up: take the prefix's lock. 0 taken, 1 refused (another daemon runs: exit 1), -1 stopped while
+ * waiting for Redis. */
+static int owner_start(server *s) {
+    const pw_config *c = s->cfg;
+    if (!c->redis_address) return 0;
+    owner_lock *o = calloc(1, sizeof *o);
+    if (!o) { pw_error("main", "out of memory at start-up"); return 1; }
+    s->own = o;
+    pw_owner_self(&o->me);
+    pw_owner_format(&o->me, o->value, sizeof o->value);
+    if (!(o->prefix = strdup(c->redis_prefix))) { pw_error("main", "out of memory at start-up"); return 1; }
+    o->renew_ms = c->snapshot_interval_ms < OWNER_RENEW_MS ? c->snapshot_interval_ms : OWNER_RENEW_MS;
+    pw_redis_conf rc = {c->redis_address, c->redis_database, c->redis_username, c->redis_password, c->redis_prefix,
+                        c->redis_connect_timeout_ms < OWNER_TIMEOUT_MS ? c->redis_connect_timeout_ms : OWNER_TIMEOUT_MS,
+                        c->redis_command_timeout_ms < OWNER_TIMEOUT_MS ? c->redis_command_timeout_ms : OWNER_TIMEOUT_MS,
+                        0};
+    if (!(o->r = pw_redis_new(&rc))) { pw_error("main", "out of memory at start-up"); return 1; }
+    for (int wait_ms = 500, races = 0; !g_stop;) {
+        char holder[PW_OWNER_VALUE_MAX], err[512], who[400];
+        int64_t pttl = 0;
+        int r = pw_redis_owner(o->r, PW_REDIS_OWNER_TAKE, o->value, NULL, OWNER_TTL_MS, holder, sizeof holder, &pttl,
+                               err, sizeof err);
+        if (r == 0) {
+            pw_owner_id h;
+            const char *why = "its value was not written by pipewatch";
+            pw_owner_verdict v = PW_OWNER_UNKNOWN;
+            if (pw_owner_parse(holder, &h) == 0) v = pw_owner_judge(&o->me, &h, pw_owner_proc_start(h.pid), &why);
+            owner_describe(holder, who, sizeof who);
+            if (v != PW_OWNER_GONE) {
+                char exp[160] = "";
+                if (v == PW_OWNER_UNKNOWN && pttl > 0)
+                    snprintf(exp, sizeof exp, " If it is no longer running, its lock (key %sowner) expires in %.1f s: "
+                                              "start again after that.", c->redis_prefix, (double)pttl / 1000.0);
+                pw_error("main", "%s: redis.key_prefix '%s' is already used by another pipewatch (%s; %s): two daemons "
+                                 "on one prefix would overwrite each other's snapshots and delivery ledger. Stop the "
+                                 "other daemon, or give this one its own redis.key_prefix.%s Not starting.",
+                         s->config_path, c->redis_prefix, who, why, exp);
+                return 1;
+            }
+            r = pw_redis_owner(o->r, PW_REDIS_OWNER_REPLACE, o->value, holder, OWNER_TTL_MS, NULL, 0, NULL, err,
+                               sizeof err);
+            if (r > 0) {
+                pw_info("snapshot", "took over the owner lock of redis prefix %s from %s: %s", c->redis_prefix, who,
+                        why);
+                r = 1;
+            } else if (r == 0 && ++races < 10) {
+                continue; /* it changed meanwhile: judge the new holder */
+            } else if (r == 0) {
+                snprintf(err, sizeof err, "the owner lock keeps changing hands");
+                r = -1;
+            }
+        }
+        if (r > 0) {
+            atomic_store(&o->held, 1);
+            if (owner_thread_start(o) < 0) {
+                pw_error("main", "cannot start the owner lock's renewal thread");
+                return 1;
+            }
+            pw_info("snapshot", "owner of redis prefix %s (key %sowner = %s; it expires %d s after its last renewal, "
+                                "renewed every %.1f s)", c->redis_prefix, c->redis_prefix, o->value, OWNER_TTL_MS / 1000,
+                    (double)o->renew_ms / 1000.0);
+            return 0;
+        }
+        pw_warn("snapshot", "owner lock of redis prefix %s: %s: retrying in %.1f s (nothing is consumed before it "
+                            "is taken)", c->redis_prefix, err, wait_ms / 1000.0);
+        usleep((useconds_t)wait_ms * 1000);
+        wait_ms = wait_ms < 8000 ? wait_ms * 2 : 10000;
+    }
+    return -1;
+}
+
+static int owner_lost(const server *s) { return s->own && atomic_load(&s->own->lost); }
+
+/* Orderly stop (and exits after start-up), after the final snapshot and the last ledger writes: stop the
+ * renewal thread, then delete the lock if it is still ours. */
+static void owner_release(server *s) {
+    owner_lock *o = s->own;
+    if (!o) return;
+    if (o->started) {
+        pthread_mutex_lock(&o->mu);
+        o->stop = 1;
+        pthread_cond_signal(&o->cv);
+        pthread_mutex_unlock(&o->mu);
+        pthread_join(o->th, NULL);
+        pthread_mutex_destroy(&o->mu);
+        pthread_cond_destroy(&o->cv);
+        o->started = 0;
+    }
+    if (!atomic_load(&o->held)) return;
+    char err[512];
+    int r = pw_redis_owner(o->r, PW_REDIS_OWNER_RELEASE, o->value, NULL, OWNER_TTL_MS, NULL, 0, NULL, err, sizeof err);
+    if (r > 0) pw_info("snapshot", "released the owner lock of redis prefix %s", o->prefix);
+    else if (r == 0) pw_warn("snapshot", "the owner lock of redis prefix %s is held by another pipewatch: left to it",
+                             o->prefix);
+    else pw_warn("snapshot", "owner lock of redis prefix %s not released (%s): it expires in at most %d s", o->prefix,
+                 err, OWNER_TTL_MS / 1000);
+    atomic_store(&o->held, 0);
 }
 
 /* ---------- the delivery ledger (README "Snapshots", ledger.h) ----------
@@ -714,6 +975,37 @@ static int ledger_delivered(server *s, pw_sink *k, uint64_t fp, uint64_t rule_ha
     return skip;
 }
 
+/* After a reload that rebuilt the sinks: free the per-sink ledger state of sinks that are gone (removed or
+ * renamed), so the ledger stays bounded by the configured sinks however many reloads rename one, and delete
+ * their Redis hashes, as a start does (ledger_drop_removed_sinks). Their acknowledgements not yet written
+ * go with them: no sink of that name can send those notifications again. A failed DEL only leaves the hash
+ * for the next start. */
+static void ledger_retire(server *s) {
+    ledger *l = s->led;
+    if (!l) return;
+    int keep = 0;
+    for (int i = 0; i < l->n; i++) {
+        ledger_sink *ls = &l->v[i];
+        int live = 0;
+        for (int j = 0; j < s->nsinks && !live; j++) live = !strcmp(pw_sink_name(s->sinks[j]), ls->name);
+        if (live) { l->v[keep++] = *ls; continue; }
+        char err[256];
+        if (owner_lost(s))
+            ; /* the prefix is another daemon's now: write nothing there */
+        else if (pw_redis_del(l->r, ls->key, err, sizeof err) == 0)
+            pw_info("reload", "delivery ledger: deleted %s (no sink of that name any more)", ls->key);
+        else
+            pw_warn("reload", "delivery ledger: %s not deleted (%s): the next start deletes it", ls->key, err);
+        ledger_log_suppressed(ls, "");
+        l->entries -= pw_ledger_size(ls->map);
+        free(ls->name);
+        free(ls->key);
+        free(ls->pend);
+        pw_ledger_destroy(ls->map);
+    }
+    l->n = keep;
+}
+
 /* Take the sinks' acknowledgements (every loop turn; and old sinks before a reload destroys them). */
 static void ledger_take(server *s, pw_sink **sinks, int n) {
     ledger *l = s->led;
@@ -728,7 +1020,7 @@ static void ledger_take(server *s, pw_sink **sinks, int n) {
 /* Write what was taken (force: ignore the backoff, at shutdown). */
 static void ledger_flush(server *s, int force) {
     ledger *l = s->led;
-    if (!l) return;
+    if (!l || owner_lost(s)) return; /* another daemon writes under the prefix: never overwrite its ledger */
     int64_t now = pw_time_mono_ms();
     if (!force && now < l->next_try) return;
     const char *fv[2 * LEDGER_CHUNK];
@@ -1017,18 +1309,22 @@ static void snap_tick(server *s) {
             int64_t margin = 3 * sn->last_dur_us / 1000 > 10000 ? 3 * sn->last_dur_us / 1000 : 10000;
             int64_t limit = s->cfg->redis_connect_timeout_ms + 2 * s->cfg->redis_command_timeout_ms + margin;
             if (pw_time_mono_ms() - sn->child_started > limit) {
-                kill(sn->child, SIGKILL);
-                waitpid(sn->child, NULL, 0);
+                pid_t pid = sn->child;
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
                 close(sn->pipefd);
                 sn->child = 0;
                 char msg[160];
-                snprintf(msg, sizeof msg, "the writer process did not finish within %.1f s: killed", limit / 1000.0);
+                snprintf(msg, sizeof msg, "the writer process (pid %d) did not finish within %.1f s: killed", (int)pid,
+                         limit / 1000.0);
                 snap_done(s, 0, msg);
             }
         }
     }
     int64_t now = pw_time_mono_ms();
-    if (!sn->child && now >= sn->next_due) snap_fork(s);
+    if (!sn->child && now >= sn->next_due && owner_lost(s))
+        snap_done(s, 0, "not written: another pipewatch holds the owner lock of this key prefix (see the error above)");
+    else if (!sn->child && now >= sn->next_due) snap_fork(s);
     if (s->cfg->snapshot_pause_after_ms > 0 && !sn->paused && now - sn->last_ok > s->cfg->snapshot_pause_after_ms) {
         sn->paused = 1;
         pw_source_pause(s->src, 1);
@@ -1037,12 +1333,18 @@ static void snap_tick(server *s) {
     }
 }
 
+/* Take a snapshot as soon as no writer runs (after a reload's evaluation). */
+static void snap_soon(server *s) {
+    if (s->snap && s->snap->next_due > pw_time_mono_ms()) s->snap->next_due = pw_time_mono_ms();
+}
+
 static void snap_log_stats(server *s) {
     snapper *sn = s->snap;
     if (!sn) return;
-    pw_info("stats", "snapshots: %llu written, %llu failed, last success %.1f s ago%s", (unsigned long long)sn->ok,
+    pw_info("stats", "snapshots: %llu written, %llu failed, last success %.1f s ago%s%s", (unsigned long long)sn->ok,
             (unsigned long long)sn->failed, (double)(pw_time_mono_ms() - sn->last_ok) / 1000.0,
-            sn->paused ? ", consumption paused" : "");
+            sn->paused ? ", consumption paused" : "",
+            owner_lost(s) ? ", not written: another pipewatch holds the owner lock of the key prefix" : "");
 }
 
 /* Re-queue a restored outbox into the sinks of the same name and kind (the bytes were rendered for that kind).
@@ -1221,6 +1523,11 @@ static int snap_restore(server *s) {
 static void snap_final(server *s, pw_snap_offset *o, int n) {
     snapper *sn = s->snap;
     if (!sn) return;
+    if (owner_lost(s)) {
+        pw_error("snapshot", "final snapshot not written: another pipewatch holds the owner lock of redis prefix %s",
+                 s->cfg->redis_prefix);
+        return;
+    }
     if (sn->child) {
         int64_t wait_ms = 2 * s->cfg->redis_command_timeout_ms + 1000;
         int64_t until = pw_time_mono_ms() + wait_ms;
@@ -1351,6 +1658,9 @@ static const pw_api_view *http_view(void *ud) {
         v->snap_failures = sn->failed;
         v->snap_max_age_ms = s->cfg->http_snapshot_max_age_ms;
         v->snap_paused = sn->paused;
+        v->ledger_sinks = s->led ? s->led->n : 0;
+        v->snap_owner = s->own && atomic_load(&s->own->held);
+        v->snap_owner_conflicts = s->own ? atomic_load(&s->own->conflicts) : 0;
     }
     v->max_series_per_metric = (int)s->cfg->http_api_max_series;
     v->max_buckets = (int)s->cfg->http_api_max_buckets;
@@ -1385,7 +1695,21 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
         pw_error("main", "out of memory at start-up");
         return 1;
     }
-    if (!(s.sinks = sinks_start(s.cfg))) return 1;
+    /* one daemon per key prefix, settled before joining the consumer group or reading any state */
+    int orc = owner_start(&s);
+    if (orc != 0) {
+        owner_destroy(s.own);
+        pw_engine_destroy(s.eng);
+        pw_decoder_destroy(s.dec);
+        routes_free(&s.rt);
+        pw_ruleset_destroy(s.rs);
+        pw_config_destroy(s.cfg);
+        return orc > 0 ? 1 : 0;
+    }
+    if (!(s.sinks = sinks_start(s.cfg))) {
+        owner_release(&s);
+        return 1;
+    }
     s.nsinks = s.cfg->nsinks;
 
     struct sigaction sa;
@@ -1405,6 +1729,7 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
     if (!s.src) {
         pw_error("kafka", "%s", err);
         sinks_stop(s.sinks, s.nsinks, pw_time_mono_ms());
+        owner_release(&s);
         return 1;
     }
     pw_info("main", "pipewatch running: %d metrics, %d rules, %d sinks, consuming %s from %s as group %s (clock %s)",
@@ -1418,6 +1743,7 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
             pw_error("http", "%s", err);
             pw_source_close(s.src, pw_time_mono_ms() + 2000);
             sinks_stop(s.sinks, s.nsinks, pw_time_mono_ms());
+            owner_release(&s);
             return 1;
         }
         pw_info("http", "serving the status page, /metrics and /api/v1 on http://%s (port %d)", s.cfg->http_listen,
@@ -1485,6 +1811,9 @@ int pw_server_run_opts(const char *config_path, const char *metrics_out) {
     for (int i = 0; s.led && i < s.led->n; i++) ledger_log_suppressed(&s.led->v[i], "");
     ledger_destroy(s.led);
     s.led = NULL;
+    owner_release(&s); /* last: nothing is written under the prefix after this */
+    owner_destroy(s.own);
+    s.own = NULL;
     for (int i = 0; i < final.n; i++) free(final.v[i].topic);
     free(final.v);
     free(s.snap);

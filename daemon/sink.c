@@ -6,8 +6,10 @@
  * sets, which a reload may free, and the engine never waits for the network.
  * The queue is a ring of queue_max slots under one mutex and condition
  * variable (CLOCK_MONOTONIC). A notification being delivered still occupies
- * its slot ("inflight"), so at most queue_max notifications are held and
- * "dropped" is exactly what arrived beyond that.
+ * its slot ("inflight"), and so does one handed to a library that has not
+ * acknowledged it yet ("parked": kafka, whose broker may be down for minutes),
+ * so at most queue_max notifications are held (queued + inflight + parked)
+ * and "dropped" is exactly what arrived beyond that.
  *
  * One thread per sink takes up to ops->batch_max items at a time and calls
  * ops->deliver; on PW_SINK_RETRY it waits backoff_ms * 2^attempt (capped at
@@ -409,7 +411,8 @@ static void *sink_thread(void *arg) {
                 }
             }
             s->nbatch = 0;
-            s->inflight -= (uint32_t)n;
+            s->inflight -= (uint32_t)n - s->handed; /* parked ones left inflight when they were parked */
+            s->handed = 0;
             pthread_mutex_unlock(&s->mu);
             for (int i = 0; i < n; i++) free(batch[i].data);
             memset(batch, 0, (size_t)n * sizeof *batch);
@@ -472,17 +475,27 @@ static int enqueue_copy(pw_sink *s, const char *data, size_t len, const pw_sink_
     return 0;
 }
 
+/* What the sink holds against queue_max: queued, being delivered, and handed to a library and not yet
+ * acknowledged (parked: kafka with the broker down keeps them until message.timeout.ms). Under mu. */
+static uint32_t held_locked(const pw_sink *s) {
+    return s->count + s->inflight + (s->conf.queue_max - s->nparked_free);
+}
+
 void pw_sink_submit(pw_sink *s, const pw_notification *n) {
     if (!s || !n) return;
     if (!s->accepting) { drop(s, n, "stopped"); return; }
     pthread_mutex_lock(&s->mu);
-    int full = s->count + s->inflight >= s->conf.queue_max;
+    uint32_t parked = s->conf.queue_max - s->nparked_free;
+    int full = held_locked(s) >= s->conf.queue_max;
     pthread_mutex_unlock(&s->mu);
     /* Only this (main) thread adds items, so the queue cannot fill up between
      * this check and the push below; rendering happens outside the lock. */
     if (full) {
-        char why[64];
-        snprintf(why, sizeof why, "queue full (%u)", s->conf.queue_max);
+        char why[160];
+        if (parked)
+            snprintf(why, sizeof why, "queue full (%u, of which %u handed to the library and not yet acknowledged)",
+                     s->conf.queue_max, parked);
+        else snprintf(why, sizeof why, "queue full (%u)", s->conf.queue_max);
         drop(s, n, why);
         return;
     }
@@ -506,6 +519,8 @@ uintptr_t pw_sink_park(pw_sink *s, pw_sink_item *it) {
     s->parked[slot] = *it;
     s->parked_seq[slot] = ++s->park_seq;
     it->data = NULL;
+    s->inflight--; /* it counts as parked now, not twice (see held_locked) */
+    s->handed++;
     pthread_mutex_unlock(&s->mu);
     return (uintptr_t)slot + 1;
 }
@@ -555,6 +570,8 @@ void pw_sink_unpark_into(pw_sink *s, uintptr_t ticket, pw_sink_item *out) {
         *out = *it;
         memset(it, 0, sizeof *it);
         s->parked_free[s->nparked_free++] = (uint32_t)(ticket - 1);
+        s->inflight++; /* back in the batch */
+        s->handed--;
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -614,7 +631,7 @@ uint32_t pw_sink_outbox_foreach(const pw_sink *s, void (*fn)(const pw_snap_note 
 int pw_sink_requeue(pw_sink *s, const pw_snap_note *n) {
     if (!s || !n) return -1;
     pthread_mutex_lock(&s->mu);
-    int full = !s->accepting || s->count + s->inflight >= s->conf.queue_max;
+    int full = !s->accepting || held_locked(s) >= s->conf.queue_max;
     pthread_mutex_unlock(&s->mu);
     if (full) { atomic_fetch_add(&s->dropped, 1); return -1; }
     pw_sink_item meta = {.fingerprint = n->fingerprint, .at = n->at, .firing = n->firing, .kind = n->kind,

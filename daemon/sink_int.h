@@ -85,12 +85,14 @@ struct pw_sink {
     const pw_sink_ops *ops;
     void *impl;                   /* the kind's state */
 
-    /* The queue: a ring of queue_max items; count + inflight <= queue_max. */
+    /* The queue: a ring of queue_max items; count + inflight + parked <= queue_max (parked =
+     * queue_max - nparked_free: a broker outage cannot grow the sink past queue_max). */
     pthread_mutex_t mu;
     pthread_cond_t cv;            /* CLOCK_MONOTONIC; signalled on submit, stop, reopen */
     pw_sink_item *ring;
     uint32_t head, count;         /* under mu */
-    uint32_t inflight;            /* taken by the thread, not yet finished; under mu */
+    uint32_t inflight;            /* taken by the thread, not yet finished nor parked; under mu */
+    uint32_t handed;              /* of the current batch, how many were parked (left inflight); under mu */
     int stopping;                 /* under mu */
     /* The outbox beyond the ring (snapshots read it, see pw_sink_outbox_foreach): */
     pw_sink_item *batch;          /* the batch being delivered: batch_max slots; nbatch under mu */

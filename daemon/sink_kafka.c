@@ -13,9 +13,13 @@
  * polls the producer every 100 ms (and on every produce), which runs the
  * report callback on that thread. librdkafka does its own retries until
  * message.timeout.ms (default 300 s), so the generic retries/backoff settings
- * only apply to a full local producer queue. That queue is capped at
- * queue_max messages (queue.buffering.max.messages, unless `properties` say
- * otherwise), so memory stays bounded by about twice queue_max notifications.
+ * only apply to a full local producer queue. A message waiting for its
+ * report still counts against the sink's queue_max (sink.c: queued +
+ * being delivered + parked <= queue_max), so a broker outage costs at most
+ * queue_max notifications of memory; what arrives beyond is dropped and
+ * counted like any full-queue drop. librdkafka's own queue is capped at
+ * queue_max messages too (queue.buffering.max.messages, unless `properties`
+ * say otherwise).
  *
  * Stop: what is queued is produced, then rd_kafka_flush waits until the
  * deadline; whatever is still unacknowledged is purged and counted failed.
@@ -170,9 +174,9 @@ static pw_sink_result kafka_deliver(pw_sink *s, pw_sink_item *it, int n, pw_sink
     char key[17];
     snprintf(key, sizeof key, "%016llx", (unsigned long long)it->fingerprint);
     /* Parked, the bytes stay in the outbox (snapshots) until the delivery
-     * report; librdkafka borrows them meanwhile (no copy, no F_FREE). With no
-     * free slot (only if `properties` raised librdkafka's queue above
-     * queue_max) librdkafka takes them and they are outside the outbox. */
+     * report; librdkafka borrows them meanwhile (no copy, no F_FREE). A slot
+     * is always free here (the item being delivered holds one of queue_max);
+     * were none, librdkafka would take the bytes, outside the outbox. */
     size_t len = it->len;
     char *data = it->data;
     uintptr_t ticket = pw_sink_park(s, it);
