@@ -6,9 +6,12 @@
  * so that no single value is too large for the server or blocks it long.
  * The switch is one EVAL: SET latest, copy the old latest to previous, return
  * it; then a SCAN over PREFIX snap:* deletes every generation other than the
- * new and the previous one (including those of writers that died midway).
+ * new and the previous one. A writer also deletes, as it begins, every
+ * generation below its own other than latest and previous: chunks of writers
+ * that died midway never pile up.
  * Writing streams (pw_redis_put_begin/emit/end): the snapshot encoder hands
- * over one chunk at a time while it encodes the next, each stored at once, so
+ * over each chunk as soon as it is full and it is stored before the encoder
+ * goes on (one SET, then its reply: no pipelining), so
  * neither side holds the whole snapshot. A chunk's bytes go to the socket
  * straight from the caller's buffer (a SET written by hand, then hiredis reads
  * the reply): redisCommandArgv would first copy them into a command buffer of
@@ -258,7 +261,7 @@ static int scan_keys(pw_redis *r, const char *pattern, int (*fn)(pw_redis *r, co
     return 0;
 }
 
-typedef struct { uint64_t keep1, keep2; size_t plen; char *err; size_t errlen; } delete_walk;
+typedef struct { uint64_t keep1, keep2, below; size_t plen; char *err; size_t errlen; } delete_walk;
 
 static int delete_one(pw_redis *r, const char *k, void *ud) {
     delete_walk *w = ud;
@@ -266,18 +269,18 @@ static int delete_one(pw_redis *r, const char *k, void *ud) {
     char *end;
     uint64_t g = strtoull(k + w->plen, &end, 10);
     if (end == k + w->plen || (*end && *end != ':')) return 0;
-    if (g == w->keep1 || g == w->keep2 || g > w->keep1) return 0;
+    if (g == w->keep1 || g == w->keep2 || g >= w->below) return 0;
     redisReply *d = cmd2(r, w->err, w->errlen, "DEL", k);
     if (!d) return -1;
     freeReplyObject(d);
     return 0;
 }
 
-/* Delete every generation other than keep1 and keep2 (their chunks included). */
-static int delete_others(pw_redis *r, uint64_t keep1, uint64_t keep2, char *err, size_t errlen) {
+/* Delete every generation below `below` other than keep1 and keep2 (their chunks included). */
+static int delete_others(pw_redis *r, uint64_t keep1, uint64_t keep2, uint64_t below, char *err, size_t errlen) {
     char pattern[300];
     key(r, pattern, sizeof pattern, "snap:*");
-    delete_walk w = {keep1, keep2, strlen(r->prefix) + 5, err, errlen};
+    delete_walk w = {keep1, keep2, below, strlen(r->prefix) + 5, err, errlen};
     return scan_keys(r, pattern, delete_one, &w, err, errlen);
 }
 
@@ -304,6 +307,21 @@ int pw_redis_put_begin(pw_redis *r, char *err, size_t errlen) {
     uint64_t g = rep->type == REDIS_REPLY_INTEGER ? (uint64_t)rep->integer : 0;
     freeReplyObject(rep);
     if (!g) return fail(r, err, errlen, "redis %s: INCR %s did not return a positive integer", r->shown, k);
+    /* A writer that stopped before its switch (killed by the watchdog or at shutdown, timed out,
+     * disconnected) could not delete its chunks; delete them now, every generation below this one
+     * other than latest and previous, so at most one unfinished generation is ever stored however
+     * many writers fail in a row. Best effort: what fails here is retried by the next writer. */
+    uint64_t keep[2] = {0, 0};
+    const char *names[2] = {"latest", "previous"};
+    for (int i = 0; i < 2; i++) {
+        key(r, k, sizeof k, "%s", names[i]);
+        redisReply *v = cmd2(r, err, errlen, "GET", k);
+        if (!v) return -1;
+        if (v->type == REDIS_REPLY_STRING) keep[i] = strtoull(v->str, NULL, 10);
+        freeReplyObject(v);
+    }
+    char e2[256];
+    (void)delete_others(r, keep[0], keep[1], g, e2, sizeof e2);
     r->put_gen = g;
     r->put_state = 0;
     return 0;
@@ -335,7 +353,7 @@ static int put_finish(pw_redis *r, char *err, size_t errlen) {
     freeReplyObject(rep);
     /* the new generation is visible; a failed cleanup only leaves garbage for the next writer */
     char e2[256];
-    (void)delete_others(r, r->put_gen, old, e2, sizeof e2);
+    (void)delete_others(r, r->put_gen, old, r->put_gen + 1, e2, sizeof e2);
     return 0;
 }
 

@@ -45,7 +45,7 @@
  * h1, h2, h3, the total length and a constant in the same steps. Any single changed
  * word (so any changed byte) always changes the checksum; other corruption passes
  * with a probability near 2^-64. The lanes are independent multiply chains, so it
- * runs about four times as fast as one chain (version 2's pw_snap_checksum: one
+ * runs 2.5-2.6x as fast as one chain (measured over 256 MiB; version 2's pw_snap_checksum: one
  * lane, the length as the seed, so the length had to be known before the first
  * byte); the seed is a constant so that it can be computed as the bytes stream out.
  * Version 1 used byte-wise FNV-1a.

@@ -116,6 +116,10 @@ jl_atleast() { [ "$(jl_count "$2" "$3")" -ge "$1" ]; }
 # start_daemon CONFIG: `pipewatch run` in its own process (stderr in $T/daemon.log, stdout in
 # $T/daemon.out); sets DPID.
 start_daemon() {
+  # truncated here, not only by the redirection in the background job: a wait_for right after must not
+  # see the previous daemon's lines (snapshot_restart once matched the old log's "restored generation")
+  : >"$T/daemon.out"
+  : >"$T/daemon.log"
   "$PW" run --config "$1" >"$T/daemon.out" 2>"$T/daemon.log" &
   DPID=$!
   PIDS+=($DPID)
