@@ -226,6 +226,7 @@ int pw_cmd_replay(int argc, char **argv) {
                 (unsigned long long)lines, (unsigned long long)st->events, (unsigned long long)skipped);
         for (int i = 1; i < PW_EV__COUNT; i++)
             if (bad[i]) fprintf(stderr, " (%s %llu)", pw_ev_err_name((pw_ev_err)i), (unsigned long long)bad[i]);
+        if (blank) fprintf(stderr, ", %llu blank", (unsigned long long)blank);
         fprintf(stderr, ", %llu late, %llu of no metric's type, %llu live series, %llu notifications "
                         "(%llu firing, %llu resolved) in %.3f s\n",
                 (unsigned long long)late, (unsigned long long)st->unmatched, (unsigned long long)series,

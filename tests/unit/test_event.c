@@ -853,10 +853,14 @@ static void memo_event(pw_buf *b) {
                                        "\xc3\xa9", "type", "contact", ""};
     static const char *const ws[] = {"", "", "", "", " ", "\t"};
     b->len = 0;
-    uint32_t shape = memo_below(10); /* 0: a top-level array; 1: no leading type member */
-    pw_buf_append(b, shape == 0 ? "[\"t\"" : shape == 1 ? "{\"\":0" : "{\"type\":", shape < 2 ? 4 : 8);
+    /* 0: a top-level array; 1: the empty key first (its hash is 0), no leading type; 2: `{,` (not
+     * JSON: a first member learned in a colliding context must not cover it) */
+    uint32_t shape = memo_below(12);
+    static const char *const opening[] = {"[\"t\"", "{\"\":0", "{", "{\"type\":"};
+    const char *o = opening[shape < 3 ? shape : 3];
+    pw_buf_append(b, o, strlen(o));
     const char *t = types[memo_below(3)];
-    if (shape >= 2) pw_buf_append(b, t, strlen(t));
+    if (shape >= 3) pw_buf_append(b, t, strlen(t));
     uint32_t n = 2 + memo_below(9);
     for (uint32_t i = 0; i < n; i++) {
         const char *w = ws[memo_below(6)], *k = keys[memo_below(sizeof keys / sizeof keys[0])];
@@ -975,4 +979,15 @@ Test(event, decode_line_agrees_with_decode_on_every_line) {
     pw_buf_free(&ev1);
     pw_decoder_destroy(dl);
     pw_decoder_destroy(dr);
+}
+
+/* Found by an independent review: the first member's context (no key yet, no type yet) equals the
+ * context after a key whose hash is 0 (the empty key, or a crafted one) before the type; a learned
+ * `,"type":` was then taken as the first member of `{,"type":..}`, which is not JSON. */
+Test(event, member_memo_does_not_accept_a_comma_after_the_opening_brace) {
+    cr_assert_eq(decs("{\"\":0,\"type\":\"a\",\"ts\":1700000000000}"), PW_EV_OK);
+    cr_assert_eq(decs("{,\"type\":\"a\",\"ts\":1700000000000}"), PW_EV_NOT_JSON);
+    cr_assert_eq(decs("{ ,\"type\":\"a\",\"ts\":1700000000000}"), PW_EV_NOT_JSON);
+    cr_assert_eq(decs("{\"(-1P[AL}efyrfkef\":0,\"type\":\"a\",\"ts\":1700000000000}"), PW_EV_OK);
+    cr_assert_eq(decs("{,\"type\":\"a\",\"ts\":1700000000000}"), PW_EV_NOT_JSON);
 }
