@@ -163,11 +163,23 @@ static char *resolve_path(loader *L, const char *p) {
     return r;
 }
 
+/* A rule path (paths != 0) must name a file or directory: "-" means standard output for a sink's
+ * path, but rules are not read from standard input (found by the config fuzz target: "-" was kept
+ * as is, the one rule path not made absolute). */
+static int bad_rule_path(loader *L, const yaml_node_t *n, const char *s) {
+    if (strcmp(s, "-") != 0) return 0;
+    pw_diag_error(L->diag, pw_yloc(L->d, n),
+                  "'-' is not a rule file: rules are read from files or directories (a path absolute or "
+                  "relative to the config file's directory)");
+    return 1;
+}
+
 /* A list of strings (a single string accepted). */
 static int get_str_list(loader *L, const yaml_node_t *n, const char *what, char ***out, int *count, int paths) {
     if (n->type == YAML_SCALAR_NODE) {
         char *s = NULL;
         if (get_str(L, n, what, &s) < 0) return -1;
+        if (paths && bad_rule_path(L, n, s)) { free(s); return -1; }
         *out = calloc(1, sizeof(char *));
         (*out)[0] = paths ? resolve_path(L, s) : s;
         if (paths) free(s);
@@ -182,6 +194,7 @@ static int get_str_list(loader *L, const yaml_node_t *n, const char *what, char 
         yaml_node_t *it = pw_yseq_at(L->d, n, i);
         char *s = NULL;
         if (!it || get_str(L, it, what, &s) < 0) { bad = 1; continue; }
+        if (paths && bad_rule_path(L, it, s)) { free(s); bad = 1; continue; }
         (*out)[(*count)++] = paths ? resolve_path(L, s) : s;
         if (paths) free(s);
     }

@@ -67,6 +67,8 @@ static const reject_row rejects[] = {
     {"rules: [r]\n", "1:1", "missing 'kafka' section"},
     {"kafka: {brokers: b:1, topics: [t]}\n", "1:1", "missing 'rules'"},
     {"kafka: {topics: [t]}\nrules: [r]\n", "1:1", "kafka needs 'brokers'"},
+    {"kafka: {brokers: b:1, topics: [t]}\nrules: [r, \"-\"]\n", "2:12", "'-' is not a rule file"},
+    {"kafka: {brokers: b:1, topics: [t]}\nrules: \"-\"\n", "2:8", "'-' is not a rule file"},
     {"kafka: {brokers: \"\", topics: [t]}\nrules: [r]\n", "1:18", "brokers is empty"},
     {"kafka: {brokers: b:1, topics: []}\nrules: [r]\n", "1:31", "topics is empty"},
     {"kafka: {brokers: b:1, topics: [t], group: \"\"}\nrules: [r]\n", "1:43", "group is empty"},
