@@ -636,6 +636,21 @@ static inline const kmemo *memo_hit(const pw_decoder *d, const uchar *p, uint32_
     return (((rd64((const char *)p) ^ m->p0) & m->m0) | ((rd64((const char *)p + 8) ^ m->p1) & m->m1)) ? NULL : m;
 }
 
+/* Remember for context (kh, tt) the plen bytes at p (16 of them are there) as the member prefix that
+ * resolves to slot, and key_h as the context of the member after it. */
+static void memo_learn(pw_decoder *d, uint32_t kh, uint32_t tt, const uchar *p, uint32_t plen, uint32_t key_h,
+                       int slot) {
+    kmemo *m = &d->memo[memo_index(kh, tt)];
+    m->m0 = plen >= 8 ? ~0ULL : ((1ULL << (8 * plen)) - 1);
+    m->m1 = plen <= 8 ? 0 : plen >= 16 ? ~0ULL : ((1ULL << (8 * (plen - 8))) - 1);
+    m->p0 = rd64((const char *)p) & m->m0;
+    m->p1 = rd64((const char *)p + 8) & m->m1;
+    m->plen = plen;
+    m->kh = key_h;
+    m->slot = slot;
+    m->ctx = memo_ctx(kh, tt);
+}
+
 /* ---- the time field -------------------------------------------------------- */
 
 /* Two decimal digits at s, or -1. */
@@ -700,6 +715,7 @@ PW_ALWAYS_INLINE static inline pw_ev_err parse_text(pw_decoder *d, const uchar *
      * current member's `,"` began when it is a learning candidate */
     uint32_t kh = 0, tt = 0;
     const uchar *lm = NULL;
+    const kmemo *m;
 
     SKIP_WS(p, end);
     if (p == end) return PW_EV_NOT_JSON;
@@ -730,16 +746,7 @@ value: /* p < end, at the first byte of a value */
              * a member with ','; so a '"' is required here as a ',' is there (found by a review:
              * without it, `{,"type":..` was accepted after an event starting with `{"":0,`). */
             tt = 2;
-            const kmemo *m = memo_hit(d, p, 0, tt);
-            if (m) {
-                p += m->plen;
-                kh = m->kh;
-                node = -1;
-                slot = m->slot;
-                SKIP_WS(p, end);
-                if (p == end) return PW_EV_NOT_JSON;
-                goto value;
-            }
+            if ((m = memo_hit(d, p, 0, tt))) goto memo_take;
             lm = p;
         }
         goto key;
@@ -863,19 +870,8 @@ key: /* p < end, inside object f, where a key must start */
         }
         if (depth == 1) {
             /* learn `,"key":` when it is compact, unescaped and short (lm is set only then at depth 1) */
-            if (lm && !esc && q < end && *q == ':' && (size_t)(q + 1 - lm) <= 16 && end - lm >= 16) {
-                uint32_t plen = (uint32_t)(q + 1 - lm);
-                uint64_t ctx = memo_ctx(kh, tt);
-                kmemo *m = &d->memo[memo_index(kh, tt)];
-                m->m0 = plen >= 8 ? ~0ULL : ((1ULL << (8 * plen)) - 1);
-                m->m1 = plen <= 8 ? 0 : plen >= 16 ? ~0ULL : ((1ULL << (8 * (plen - 8))) - 1);
-                m->p0 = rd64((const char *)lm) & m->m0;
-                m->p1 = rd64((const char *)lm + 8) & m->m1;
-                m->plen = plen;
-                m->kh = h;
-                m->slot = slot;
-                m->ctx = ctx;
-            }
+            if (lm && !esc && q < end && *q == ':' && (size_t)(q + 1 - lm) <= 16 && end - lm >= 16)
+                memo_learn(d, kh, tt, lm, (uint32_t)(q + 1 - lm), h, slot);
             kh = h;
         }
     }
@@ -884,6 +880,15 @@ key: /* p < end, inside object f, where a key must start */
     SKIP_WS(p, end);
     if (p == end || *p != ':') return PW_EV_NOT_JSON;
     p++;
+    SKIP_WS(p, end);
+    if (p == end) return PW_EV_NOT_JSON;
+    goto value;
+
+memo_take: /* a learned member prefix m is at p (top-level object): the key resolves as it did then */
+    p += m->plen;
+    kh = m->kh;
+    node = -1;
+    slot = m->slot;
     SKIP_WS(p, end);
     if (p == end) return PW_EV_NOT_JSON;
     goto value;
@@ -900,16 +905,7 @@ after: /* a value just ended at p */
     if (depth == 1 && f->close == '}' && end - p >= 16 && *p == ',' && p[1] == '"') {
         /* member memo: the next `,"key":` is the one that followed the last key in an event of this
          * type; if its bytes are there, the key resolves as it did then */
-        const kmemo *m = memo_hit(d, p, kh, tt);
-        if (m) {
-            p += m->plen;
-            kh = m->kh;
-            node = -1;
-            slot = m->slot;
-            SKIP_WS(p, end);
-            if (p == end) return PW_EV_NOT_JSON;
-            goto value;
-        }
+        if ((m = memo_hit(d, p, kh, tt))) goto memo_take;
         lm = p; /* not known: learn it on the way */
     }
     SKIP_WS(p, end);
