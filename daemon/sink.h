@@ -43,7 +43,8 @@ typedef struct pw_sink_conf {
     int retries;              /* attempts after the first, default 5; 0 = no retry; -1 = default */
     int64_t backoff_ms;       /* first retry delay, default 500, doubling, with jitter */
     int64_t backoff_max_ms;   /* cap, default 30000 */
-    uint32_t queue_max;       /* queued notifications (waiting + being delivered), default 10000 */
+    uint32_t queue_max;       /* notifications held: waiting + being delivered (+ handed to librdkafka and not yet
+                                 acknowledged, for a kafka sink); default 10000 */
     int64_t resend_ms;        /* alertmanager: re-send firing alerts this often, default 60000 */
     char *generator_url;      /* alertmanager: generatorURL of alerts, optional */
     /* kafka */

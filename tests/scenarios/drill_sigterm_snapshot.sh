@@ -92,7 +92,7 @@ drill() { # CASE SLEEP_S COMMAND_TIMEOUT
   [ "$rc" = 0 ] || fail "$c: exit $rc after SIGTERM during a snapshot"
   [ "$took" -le 12000 ] || fail "$c: the stop took $took ms"
   kill -0 "$child" 2>/dev/null && fail "$c: the snapshot writer $child outlived the daemon"
-  wait_for 15 redis-cli -s "$T/redis.sock" ping || fail "redis did not wake up"
+  wait_for 15 rcli ping || fail "redis did not wake up"
   [ "$(consumed "$c")" = 5000 ] || fail "$c: consumed $(consumed "$c") of 5000 before stopping"
   "$PW" snapshot inspect --config "$T/$c.yaml" >"$T/$c-inspect.txt" 2>"$T/$c-inspect.err" \
     || fail "$c: the newest snapshot is refused: $(cat "$T/$c-inspect.err")"

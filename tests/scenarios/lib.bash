@@ -55,6 +55,8 @@ start_redis() {
   PIDS+=($REDIS_PID)
   wait_for 20 redis-cli -s "$T/redis.sock" ping || fail "redis-server did not start"
 }
+# rcli ARGS...: redis-cli against the redis-server of start_redis.
+rcli() { redis-cli -s "$T/redis.sock" "$@"; }
 
 # produce TOPIC FILE: one message per line, with kcat (an independent Kafka client from Debian).
 produce() { kcat -P -b "$BOOTSTRAP" -t "$1" -X log_level=3 <"$2"; }

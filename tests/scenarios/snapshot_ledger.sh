@@ -18,7 +18,6 @@ command -v redis-server >/dev/null || skip "redis-server is not installed"
 
 start_redis
 start_kafka probe:1 crm:1
-rcli() { redis-cli -s "$T/redis.sock" "$@"; }
 
 # ---------- 1. the probe ----------
 mkdir -p "$T/rules1"

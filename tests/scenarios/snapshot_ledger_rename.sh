@@ -88,7 +88,7 @@ wait_for 5 sh -c "curl -fsS $port/metrics | grep -q '^pipewatch_delivery_ledger_
   || fail "ledger sinks after $RELOADS renames: $(metric pipewatch_delivery_ledger_sinks) (want 1)"
 [ "$(jl_count "$T/alerts.jsonl" 'r["state"] == "firing"')" = $(( (RELOADS + 19) / 20 )) ] || fail "alerts: $(cat "$T/alerts.jsonl")"
 # every alert was delivered by a sink that a later reload renamed: no ledger hash may be left
-hashes=$(redis-cli -s "$T/redis.sock" --scan --pattern 'ren:delivered:*' | sort | tr '\n' ' ')
+hashes=$(rcli --scan --pattern 'ren:delivered:*' | sort | tr '\n' ' ')
 [ -z "$hashes" ] || fail "ledger hashes of renamed sinks left in Redis: $hashes"
 stop_daemon
 [ "$DRC" = 0 ] || fail "exit status $DRC"

@@ -13,7 +13,6 @@ source "$(dirname "$0")/lib.bash"
 
 start_kafka crm:1
 start_redis
-rcli() { redis-cli -s "$T/redis.sock" "$@"; }
 
 mkdir -p "$T/rules"
 cat >"$T/rules/orders.yaml" <<'Y'

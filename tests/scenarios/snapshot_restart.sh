@@ -90,7 +90,7 @@ for trial in $(seq 1 "$TRIALS"); do
   kill -9 "$DPID"; wait "$DPID" 2>/dev/null || true
   kills=$((kills + 1))
   wc -l <"$T/alerts-crash.jsonl" >"$T/kill-$kills.received"
-  redis-cli -s "$T/redis.sock" hgetall crash:delivered:file >"$T/kill-$kills.ledger"
+  rcli hgetall crash:delivered:file >"$T/kill-$kills.ledger"
 done
 wait "$PRODUCER" || fail "producing the stream failed"
 # Then run (and stop with SIGTERM) until the whole stream is in: the final series must count every event.
@@ -171,8 +171,8 @@ stop_daemon
 pass "older rule set: unchanged metrics restored, the changed one starts empty; inspect agrees"
 
 # inspect refuses a corrupt snapshot with a clear message
-gen=$(redis-cli -s "$T/redis.sock" get crash:latest)
-redis-cli -s "$T/redis.sock" setrange "crash:snap:$gen" 100 XXXX >/dev/null
+gen=$(rcli get crash:latest)
+rcli setrange "crash:snap:$gen" 100 XXXX >/dev/null
 "$PW" snapshot inspect --config "$T/crash.yaml" >/dev/null 2>"$T/inspect.err" && fail "inspect accepted a corrupt snapshot"
 grep -q 'checksum mismatch' "$T/inspect.err" || fail "inspect message: $(cat "$T/inspect.err")"
 start_daemon "$T/crash.yaml"

@@ -13,7 +13,6 @@ source "$(dirname "$0")/lib.bash"
 
 start_kafka crm:1
 start_redis --enable-debug-command yes
-rcli() { redis-cli -s "$T/redis.sock" "$@"; }
 
 mkdir -p "$T/rules"
 cat >"$T/rules/orders.yaml" <<'Y'
@@ -57,7 +56,7 @@ ok0=$(metric pipewatch_snapshots_total)
 failed0=$(metric pipewatch_snapshot_failures_total)
 
 # Redis slow on every command from now on
-redis-cli -s "$T/redis.sock" -r -1 DEBUG SLEEP 0.3 >/dev/null 2>&1 &
+redis-cli -s "$T/redis.sock" -r -1 DEBUG SLEEP 0.3 >/dev/null 2>&1 &  # not rcli: $! must be redis-cli itself
 SLOW=$!
 PIDS+=($SLOW)
 produce crm "$T/b.jsonl"   # consumption goes on meanwhile

@@ -56,11 +56,8 @@ grep -q "$lines lines" "$T/replay.log" || fail "replay did not read every line: 
 pass "replay of $lines lines under valgrind: no error, no leak ($(( $(date +%s) - t0 )) s)"
 
 # ---------- 2. the daemon ----------
-command -v redis-server >/dev/null || skip "redis-server not installed"
 start_kafka crm:4 alerts:1 dlq:1
-redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no --dir "$T" >"$T/redis.log" 2>&1 &
-PIDS+=($!)
-wait_for 20 redis-cli -s "$T/redis.sock" ping || fail "redis did not start"
+start_redis
 mkdir -p "$T/rules"
 cat >"$T/rules/orders.yaml" <<'Y'
 metrics:

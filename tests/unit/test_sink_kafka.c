@@ -37,9 +37,9 @@ static void mock_stop(void) {
     g_parent = NULL;
 }
 
-static pw_sink *kafka_sink(const char *brokers, pw_kv *props, int nprops) {
+static pw_sink *kafka_sink(const char *brokers, pw_kv *props, int nprops, uint32_t queue_max) {
     pw_sink_conf c = {.name = "k", .kind = PW_SINK_KAFKA, .brokers = (char *)brokers, .topic = "pw.alerts",
-                      .props = props, .nprops = nprops, .queue_max = 100};
+                      .props = props, .nprops = nprops, .queue_max = queue_max};
     char err[256];
     pw_sink *s = pw_sink_new(&c, err, sizeof err);
     cr_assert_not_null(s, "%s", err);
@@ -88,7 +88,7 @@ static void count_fp(const pw_snap_note *n, void *ud) {
 
 Test(sink_kafka, produces_keyed_by_fingerprint, .fini = mock_stop, .timeout = 60) {
     const char *brokers = mock_start();
-    pw_sink *s = kafka_sink(brokers, NULL, 0);
+    pw_sink *s = kafka_sink(brokers, NULL, 0, 100);
     cr_assert_eq(pw_sink_start(s), 0);
     pw_metric_def m = fx_metric();
     pw_rule_def r = fx_rule("signups_low");
@@ -123,7 +123,7 @@ Test(sink_kafka, produces_keyed_by_fingerprint, .fini = mock_stop, .timeout = 60
 
 Test(sink_kafka, broker_down_and_back_loses_nothing, .fini = mock_stop, .timeout = 60) {
     const char *brokers = mock_start();
-    pw_sink *s = kafka_sink(brokers, NULL, 0);
+    pw_sink *s = kafka_sink(brokers, NULL, 0, 100);
     fx_capture cap;
     fx_capture_begin(&cap);
     pw_sink_start(s);
@@ -152,7 +152,7 @@ Test(sink_kafka, broker_down_and_back_loses_nothing, .fini = mock_stop, .timeout
 
 Test(sink_kafka, unreachable_broker_fails_by_delivery_report, .timeout = 60) {
     pw_kv props[] = {{"message.timeout.ms", "300"}};
-    pw_sink *s = kafka_sink("127.0.0.1:1", props, 1);
+    pw_sink *s = kafka_sink("127.0.0.1:1", props, 1, 100);
     fx_capture cap;
     fx_capture_begin(&cap);
     pw_sink_start(s);
@@ -177,7 +177,7 @@ Test(sink_kafka, unreachable_broker_fails_by_delivery_report, .timeout = 60) {
 }
 
 Test(sink_kafka, stop_purges_at_the_deadline, .timeout = 60) {
-    pw_sink *s = kafka_sink("127.0.0.1:1", NULL, 0); /* message.timeout.ms stays 300 s */
+    pw_sink *s = kafka_sink("127.0.0.1:1", NULL, 0, 100); /* message.timeout.ms stays 300 s */
     fx_capture cap;
     fx_capture_begin(&cap);
     pw_sink_start(s);
@@ -214,12 +214,7 @@ Test(sink_kafka, stop_purges_at_the_deadline, .timeout = 60) {
  * those still queued, so the sink holds at most queue_max notifications however long the outage lasts;
  * what arrives beyond is dropped, counted and logged (rate-limited) like any full-queue drop. */
 Test(sink_kafka, unacknowledged_messages_count_against_queue_max, .fini = mock_stop, .timeout = 60) {
-    const char *brokers = mock_start();
-    pw_sink_conf c = {.name = "k", .kind = PW_SINK_KAFKA, .brokers = (char *)brokers, .topic = "pw.alerts",
-                      .queue_max = 10};
-    char err[256];
-    pw_sink *s = pw_sink_new(&c, err, sizeof err);
-    cr_assert_not_null(s, "%s", err);
+    pw_sink *s = kafka_sink(mock_start(), NULL, 0, 10);
     fx_capture cap;
     fx_capture_begin(&cap);
     pw_sink_start(s);
